@@ -24,9 +24,7 @@ trap stop INT TERM EXIT
 
 uv run --frozen python -m service api &
 pids+=($!)
-if uv run --frozen python -m service --help 2>/dev/null | grep -q worker; then
-    uv run --frozen python -m service worker &
-    pids+=($!)
-fi
+uv run --frozen python -m service worker &
+pids+=($!)
 echo "wa-inbox on http://127.0.0.1:$PORT (OpenAPI: /schema); Ctrl-C to stop" >&2
 wait -n

@@ -1,8 +1,10 @@
-"""Command line: `python -m service api|worker|...`."""
+"""Command line: `python -m service api|worker|channel|events|dev-token`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 
 from service.logs import configure_logging
@@ -25,10 +27,26 @@ def run_api(settings: Settings) -> None:
     )
 
 
+async def run_worker(settings: Settings) -> None:
+    from service.clients import open_clients
+    from service.ingest.worker import Worker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_clients(settings) as clients:
+        await Worker(clients.service_db, settings).run_forever(stop)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from service import cli
+
     parser = argparse.ArgumentParser(prog="python -m service")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("api", help="serve the HTTP API (uvicorn)")
+    sub.add_parser("worker", help="turn stored webhook deliveries into conversations and messages")
+    cli.add_commands(sub)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -38,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     if args.command == "api":
         run_api(settings)
-    return 0
+        return 0
+    import uvloop
+
+    if args.command == "worker":
+        uvloop.run(run_worker(settings))
+        return 0
+    return uvloop.run(cli.run(args, settings))
 
 
 if __name__ == "__main__":

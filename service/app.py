@@ -8,10 +8,15 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
 
+from service.api.errors import handle_http_exception, handle_unexpected
 from service.api.health import HealthController
+from service.api.webhooks import WebhookController
 from service.clients import Clients, open_clients
+from service.ingest.channels import ChannelDirectory
+from service.ingest.ingress import WebhookIngress
 from service.settings import Settings
 
 
@@ -21,17 +26,40 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_clients(settings) as clients:
+            ingress = WebhookIngress(
+                clients.service_db,
+                ChannelDirectory(clients.service_db),
+                window_seconds=settings.webhook_batch_window_ms / 1000,
+            )
+            ingress.start()
             app.state.clients = clients
-            yield
+            app.state.webhook = ingress
+            try:
+                yield
+            finally:
+                await ingress.stop()
 
     def provide_clients(state: State) -> Clients:
         clients: Clients = state.clients
         return clients
 
+    def provide_webhook(state: State) -> WebhookIngress:
+        ingress: WebhookIngress = state.webhook
+        return ingress
+
     return Litestar(
-        route_handlers=[HealthController],
+        route_handlers=[HealthController, WebhookController],
         lifespan=[lifespan],
-        dependencies={"clients": Provide(provide_clients, sync_to_thread=False)},
+        state=State({"settings": settings}),
+        dependencies={
+            "clients": Provide(provide_clients, sync_to_thread=False),
+            "webhook": Provide(provide_webhook, sync_to_thread=False),
+        },
+        exception_handlers={
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        request_max_body_size=settings.webhook_max_body_bytes,
         openapi_config=OpenAPIConfig(title="wa-inbox", version="0.1.0", path="/schema"),
         debug=False,
     )

@@ -1,0 +1,1 @@
+"""Inbound WhatsApp: durable webhook inbox and the worker that turns it into rows."""

@@ -1,0 +1,90 @@
+"""The webhook's decision: authenticate, store durably, or refuse."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+
+from supabase import AsyncClient
+
+from service.ingest.batcher import BatchWriter
+from service.ingest.channels import ChannelDirectory, authenticate
+from service.repositories import inbox as inbox_repo
+from service.repositories.inbox import NewEvent
+from service.whatsapp.payloads import InvalidPayload, WebhookPayload, decode_webhook
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    STORED = "stored"
+    INVALID = "invalid"
+    UNAUTHORIZED = "unauthorized"
+    UNAVAILABLE = "unavailable"
+
+
+def phone_number_ids(payload: WebhookPayload) -> list[str]:
+    ids: list[str] = []
+    for entry in payload.entry:
+        for change in entry.changes:
+            metadata = change.value.metadata if change.value else None
+            if metadata is not None and metadata.phone_number_id not in ids:
+                ids.append(metadata.phone_number_id)
+    return ids
+
+
+class WebhookIngress:
+    def __init__(self, db: AsyncClient, directory: ChannelDirectory, window_seconds: float) -> None:
+        self._db = db
+        self._directory = directory
+        self._writer: BatchWriter[NewEvent] = BatchWriter(
+            self._store, window_seconds=window_seconds
+        )
+
+    def start(self) -> None:
+        self._writer.start()
+
+    async def stop(self) -> None:
+        await self._writer.stop()
+
+    async def _store(self, events: Sequence[NewEvent]) -> None:
+        await inbox_repo.enqueue(self._db, events)
+
+    async def accept(self, body: bytes, *, secret: str | None, signature: str | None) -> Outcome:
+        try:
+            payload = decode_webhook(body)
+            text = body.decode("utf-8")
+        except (InvalidPayload, UnicodeDecodeError):
+            return Outcome.INVALID
+        ids = phone_number_ids(payload)
+        try:
+            if ids:
+                candidates = await self._directory.lookup(ids)
+            else:
+                candidates = await self._directory.lookup_by_secret(secret)
+        except Exception as exc:  # database unreachable: the sender must retry
+            log.warning("channel lookup failed: %s", type(exc).__name__)
+            return Outcome.UNAVAILABLE
+        channel = authenticate(candidates, secret=secret, signature=signature, body=body)
+        if channel is None:
+            log.warning("webhook refused: no valid credential for phone_number_ids=%s", ids)
+            return Outcome.UNAUTHORIZED
+        foreign = [pid for pid in ids if pid != channel.phone_number_id]
+        if foreign:
+            # Stored as received, but the worker only reads this channel's entries.
+            log.warning(
+                "webhook for %s carried entries of other channels %s; they are ignored",
+                channel.phone_number_id,
+                foreign,
+            )
+        event = NewEvent(
+            channel_id=channel.id,
+            workspace_id=channel.workspace_id,
+            body=text,
+        )
+        try:
+            await self._writer.submit(event)
+        except Exception:
+            return Outcome.UNAVAILABLE
+        return Outcome.STORED

@@ -1,0 +1,141 @@
+"""Turns one stored webhook delivery into rows for the set-based ingest."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from service.repositories.inbox import (
+    ClaimedEvent,
+    InboundMessageRow,
+    IngestBatch,
+    ReactionRow,
+    StatusRow,
+)
+from service.whatsapp.payloads import (
+    IncomingMessage,
+    MessageStatus,
+    WebhookValue,
+    decode_webhook,
+    message_content,
+    normalize_phone,
+    stored_message_type,
+)
+
+log = logging.getLogger(__name__)
+
+KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
+
+
+class UnroutableMessage(ValueError):
+    """A message that names no phone number to file it under."""
+
+
+def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
+    if unix_seconds is None or unix_seconds == "":
+        return fallback
+    return datetime.fromtimestamp(int(unix_seconds), tz=UTC)
+
+
+def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None) -> IngestBatch:
+    """Every entry, change, message and status of the delivery; raises on a poison event."""
+    now = received_at or datetime.now(tz=UTC)
+    payload = decode_webhook(event.body.encode())
+    batch = IngestBatch(event_ids=[event.id])
+    for entry in payload.entry:
+        for change in entry.changes:
+            value = change.value
+            if change.field != "messages" or value is None or value.metadata is None:
+                continue
+            if event.phone_number_id and value.metadata.phone_number_id != event.phone_number_id:
+                log.warning(
+                    "event %s: ignoring entry for foreign phone_number_id %s",
+                    event.id,
+                    value.metadata.phone_number_id,
+                )
+                continue
+            _messages(event, value, batch, now)
+            _statuses(event, value.statuses or [], batch, now)
+            for error in value.errors or []:
+                log.warning(
+                    "event %s: WhatsApp reported error %s: %s", event.id, error.code, error.title
+                )
+    return batch
+
+
+def _sender(message: IncomingMessage, value: WebhookValue) -> str:
+    wa_id = message.from_
+    if not wa_id:
+        # BSUID era: the phone may only be on the contact, or nowhere.
+        wa_id = next((c.wa_id for c in value.contacts or [] if c.wa_id), None)
+    if not wa_id:
+        raise UnroutableMessage(f"message {message.id} carries no phone number (wa_id)")
+    try:
+        return normalize_phone(wa_id)
+    except ValueError as exc:
+        raise UnroutableMessage(f"message {message.id}: {exc}") from exc
+
+
+def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now: datetime) -> None:
+    assert value.metadata is not None
+    for message in value.messages or []:
+        sender = _sender(message, value)
+        sent_at = instant(message.timestamp, now)
+        if message.type == "reaction" and message.reaction is not None:
+            batch.reactions.append(
+                ReactionRow(
+                    workspace_id=event.workspace_id,
+                    target_wamid=message.reaction.message_id,
+                    wamid=message.id,
+                    sender=sender,
+                    emoji=message.reaction.emoji or None,
+                    timestamp=sent_at,
+                )
+            )
+            continue
+        content = message_content(message)
+        batch.messages.append(
+            InboundMessageRow(
+                workspace_id=event.workspace_id,
+                phone_number_id=value.metadata.phone_number_id,
+                phone=sender,
+                wamid=message.id,
+                type=stored_message_type(message.type),
+                content=content,
+                timestamp=sent_at,
+                media_mime_type=_str_or_none(content.get("mime_type")),
+                media_filename=_str_or_none(content.get("filename")),
+            )
+        )
+
+
+def _statuses(
+    event: ClaimedEvent, statuses: list[MessageStatus], batch: IngestBatch, now: datetime
+) -> None:
+    for status in statuses:
+        if status.status not in KNOWN_STATUSES:
+            log.info("event %s: ignoring status %r for %s", event.id, status.status, status.id)
+            continue
+        error = status.errors[0] if status.errors else None
+        batch.statuses.append(
+            StatusRow(
+                workspace_id=event.workspace_id,
+                wamid=status.id,
+                status=status.status,
+                timestamp=instant(status.timestamp, now),
+                error_code=error.code if error else None,
+                error_message=_error_text(error) if error else None,
+            )
+        )
+
+
+def _error_text(error: object) -> str | None:
+    title = getattr(error, "title", None) or getattr(error, "message", None)
+    data = getattr(error, "error_data", None)
+    details = getattr(data, "details", None) if data is not None else None
+    parts = [p for p in (title, details) if p]
+    return ": ".join(parts) if parts else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,128 @@
+"""The worker: claims stored deliveries in batches and ingests them, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from supabase import AsyncClient
+
+from service.ingest.normalize import normalize_event
+from service.repositories import inbox
+from service.repositories.inbox import ClaimedEvent, IngestBatch
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_SECONDS = 600.0
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    ingested: int = 0
+    failed: int = 0
+
+
+class Worker:
+    def __init__(self, db: AsyncClient, settings: Settings) -> None:
+        self._db = db
+        self._settings = settings
+        self._last_prune = 0.0
+
+    async def run_once(self) -> BatchReport:
+        """One claim-normalize-ingest round; what it did."""
+        events = await inbox.claim(
+            self._db,
+            limit=self._settings.worker_batch_size,
+            lease_seconds=self._settings.worker_lease_seconds,
+        )
+        report = BatchReport(claimed=len(events))
+        if not events:
+            return report
+        ready: list[tuple[ClaimedEvent, IngestBatch]] = []
+        for event in events:
+            try:
+                ready.append((event, normalize_event(event)))
+            except Exception as exc:
+                await self._fail(event, exc)
+                report.failed += 1
+        if not ready:
+            return report
+        merged = IngestBatch()
+        for _, batch in ready:
+            merged.extend(batch)
+        try:
+            await inbox.ingest(self._db, merged)
+            report.ingested += len(ready)
+        except Exception as exc:
+            if len(ready) == 1:
+                await self._fail(ready[0][0], exc)
+                report.failed += 1
+                return report
+            # One bad event must not hold back the others: find it alone.
+            log.warning("batch of %d events failed (%s); retrying one by one", len(ready), exc)
+            for event, batch in ready:
+                try:
+                    await inbox.ingest(self._db, batch)
+                    report.ingested += 1
+                except Exception as single_exc:
+                    await self._fail(event, single_exc)
+                    report.failed += 1
+        return report
+
+    async def drain(self) -> BatchReport:
+        """Runs rounds until nothing is due; for tests and one-shot runs."""
+        total = BatchReport()
+        while True:
+            report = await self.run_once()
+            total.claimed += report.claimed
+            total.ingested += report.ingested
+            total.failed += report.failed
+            if report.claimed == 0:
+                return total
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        backoff = 0.0
+        while not stop.is_set():
+            try:
+                report = await self.run_once()
+                await self._maybe_prune()
+                backoff = 0.0
+            except Exception as exc:  # database away: keep the worker alive, back off
+                backoff = min(max(backoff * 2, 0.5), 30.0)
+                log.warning(
+                    "worker round failed (%s); retrying in %.1fs", type(exc).__name__, backoff
+                )
+                await _wait(stop, backoff)
+                continue
+            if report.claimed == 0:
+                await _wait(stop, self._settings.worker_idle_poll_seconds)
+
+    async def _fail(self, event: ClaimedEvent, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        status = await inbox.fail(
+            self._db, event.id, error, max_attempts=self._settings.worker_max_attempts
+        )
+        log.warning(
+            "event %s failed (attempt %s, now %s): %s", event.id, event.attempts, status, error
+        )
+
+    async def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = now
+        pruned = await inbox.prune(
+            self._db, older_than_hours=self._settings.worker_prune_done_after_hours
+        )
+        if pruned:
+            log.info("pruned %d processed webhook events", pruned)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

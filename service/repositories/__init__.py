@@ -1,0 +1,1 @@
+"""Data access. Every database call of the service lives in these modules."""

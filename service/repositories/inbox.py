@@ -1,0 +1,153 @@
+"""The durable webhook inbox (webhook_events) and the ingestion RPCs, as the service role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from supabase import AsyncClient
+
+_ENCODER = msgspec.json.Encoder()
+
+
+class NewEvent(msgspec.Struct, frozen=True):
+    channel_id: uuid.UUID
+    workspace_id: uuid.UUID
+    body: str
+
+
+class ClaimedEvent(msgspec.Struct, frozen=True):
+    id: int
+    channel_id: uuid.UUID | None
+    workspace_id: uuid.UUID
+    phone_number_id: str | None
+    body: str
+    attempts: int
+
+
+class EventSummary(msgspec.Struct, frozen=True):
+    id: int
+    status: str
+    attempts: int
+    received_at: datetime
+    last_error: str | None
+    phone_number_id: str | None = None
+
+
+class InboundMessageRow(msgspec.Struct, frozen=True):
+    """One inbound message, normalized, ready for the set-based insert."""
+
+    workspace_id: uuid.UUID
+    phone_number_id: str
+    phone: str
+    wamid: str
+    type: str
+    content: dict[str, Any]
+    timestamp: datetime
+    media_mime_type: str | None = None
+    media_filename: str | None = None
+
+
+class StatusRow(msgspec.Struct, frozen=True):
+    workspace_id: uuid.UUID
+    wamid: str
+    status: str
+    timestamp: datetime
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+class ReactionRow(msgspec.Struct, frozen=True):
+    workspace_id: uuid.UUID
+    target_wamid: str
+    wamid: str
+    sender: str
+    emoji: str | None
+    timestamp: datetime
+
+
+class IngestBatch(msgspec.Struct):
+    event_ids: list[int] = msgspec.field(default_factory=list)
+    messages: list[InboundMessageRow] = msgspec.field(default_factory=list)
+    statuses: list[StatusRow] = msgspec.field(default_factory=list)
+    reactions: list[ReactionRow] = msgspec.field(default_factory=list)
+
+    def extend(self, other: IngestBatch) -> None:
+        self.event_ids.extend(other.event_ids)
+        self.messages.extend(other.messages)
+        self.statuses.extend(other.statuses)
+        self.reactions.extend(other.reactions)
+
+
+class IngestResult(msgspec.Struct, frozen=True):
+    messages: int
+    statuses: int
+    pending: int
+    reactions: int
+
+
+def _plain(value: object) -> Any:
+    # PostgREST takes JSON; msgspec turns Structs, uuids and datetimes into it.
+    return msgspec.json.decode(_ENCODER.encode(value))
+
+
+async def enqueue(db: AsyncClient, events: Sequence[NewEvent]) -> int:
+    """Stores deliveries, skipping bodies already stored; returns how many were new."""
+    result = await db.rpc("enqueue_webhook_events", {"p_events": _plain(list(events))}).execute()
+    return msgspec.convert(result.data or 0, int)
+
+
+async def claim(db: AsyncClient, *, limit: int, lease_seconds: int) -> list[ClaimedEvent]:
+    result = await db.rpc(
+        "claim_webhook_events", {"p_limit": limit, "p_lease_seconds": lease_seconds}
+    ).execute()
+    return msgspec.convert(result.data or [], list[ClaimedEvent])
+
+
+async def ingest(db: AsyncClient, batch: IngestBatch) -> IngestResult:
+    """Writes a batch's rows and marks its events done, in one transaction."""
+    result = await db.rpc(
+        "ingest_webhook_batch",
+        {
+            "p_event_ids": batch.event_ids,
+            "p_messages": _plain(batch.messages),
+            "p_statuses": _plain(batch.statuses),
+            "p_reactions": _plain(batch.reactions),
+        },
+    ).execute()
+    return msgspec.convert(result.data, IngestResult)
+
+
+async def fail(db: AsyncClient, event_id: int, error: str, *, max_attempts: int) -> str:
+    """Schedules a retry with backoff, or dead-letters; returns the new status."""
+    result = await db.rpc(
+        "fail_webhook_event",
+        {"p_event_id": event_id, "p_error": error, "p_max_attempts": max_attempts},
+    ).execute()
+    return str(result.data)
+
+
+async def prune(db: AsyncClient, *, older_than_hours: int) -> int:
+    result = await db.rpc(
+        "prune_webhook_events", {"p_older_than_hours": older_than_hours}
+    ).execute()
+    return msgspec.convert(result.data or 0, int)
+
+
+async def list_events(
+    db: AsyncClient, *, status: str | None, limit: int = 100
+) -> list[EventSummary]:
+    query = db.table("webhook_events").select("id,status,attempts,received_at,last_error")
+    if status is not None:
+        query = query.eq("status", status)
+    result = await query.order("id", desc=True).limit(limit).execute()
+    return msgspec.convert(result.data or [], list[EventSummary])
+
+
+async def replay(db: AsyncClient, *, event_id: int | None) -> int:
+    """Puts dead (or one given) events back in the queue with fresh attempts."""
+    result = await db.rpc("replay_webhook_events", {"p_event_id": event_id}).execute()
+    return msgspec.convert(result.data or 0, int)
