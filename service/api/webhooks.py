@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from service.api.errors import ApiError
@@ -58,9 +58,9 @@ class WebhookController(Controller):
     async def verify(
         self,
         clients: NamedDependency[Clients],
-        mode: str = Parameter(query="hub.mode", default=""),
-        token: str = Parameter(query="hub.verify_token", default=""),
-        challenge: str = Parameter(query="hub.challenge", default=""),
+        mode: Annotated[str, QueryParameter(name="hub.mode")] = "",
+        token: Annotated[str, QueryParameter(name="hub.verify_token")] = "",
+        challenge: Annotated[str, QueryParameter(name="hub.challenge")] = "",
     ) -> str:
         if mode != "subscribe" or not token:
             raise ApiError(403, "forbidden", "verification failed")

@@ -219,7 +219,7 @@ create trigger messages_apply_pending_on_insert after insert on public.messages
     referencing new table as new_messages
     for each statement execute function private.apply_pending_on_insert();
 create trigger messages_apply_pending_on_wamid after update of wamid on public.messages
-    for each row when (old.wamid is null and new.wamid is not null)
+    for each row when (new.wamid is not null and old.wamid is distinct from new.wamid)
     execute function private.apply_pending_on_wamid();
 
 -- ---------------------------------------------------------------------------
