@@ -10,6 +10,7 @@ import uuid
 from typing import TextIO
 
 from service.clients import open_clients
+from service.ingest.channels import secret_matches
 from service.repositories import channels as channels_repo
 from service.repositories import inbox
 from service.settings import Settings
@@ -82,6 +83,11 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.st
             key = await channels_repo.fetch_key(db, args.phone_number_id)
             if key is None:
                 print(f"error: no channel with phone_number_id {args.phone_number_id}", file=out)
+                return 1
+            (auth,) = await channels_repo.fetch_auth(db, [args.phone_number_id])
+            if not secret_matches(auth, args.webhook_secret):
+                # Registering a secret the webhook would refuse loses every delivery.
+                print("error: --webhook-secret is not this channel's secret", file=out)
                 return 1
             d360 = D360Client(clients.d360_http, base_url=settings.d360_base_url)
             await d360.set_webhook(
