@@ -6,6 +6,7 @@
 #   stack/stack.sh up        install, then cluster, bootstrap, migrations, seed,
 #                            PostgREST and nginx; writes $STACK_DIR/stack.env
 #   stack/stack.sh down      stops exactly what `up` started (pid files)
+#   stack/stack.sh stop X    stops one piece (gateway|postgrest|postgres); `up` restarts it
 #   stack/stack.sh reset     down, then wipes $STACK_DIR
 #   stack/stack.sh migrate   applies new migrations only (stack must be up)
 #   stack/stack.sh status    prints what runs
@@ -359,13 +360,27 @@ stop_pidfile() { # stop_pidfile <name> <pidfile>: only our process, then wait fo
     log "stopped $name"
 }
 
-cmd_down() {
-    stop_pidfile nginx "$RUN_DIR/nginx.pid"
-    stop_pidfile PostgREST "$RUN_DIR/postgrest.pid"
+stop_postgres() {
     if [ -f "$PGDATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
         as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
         log "stopped Postgres"
     fi
+}
+
+cmd_down() {
+    stop_pidfile nginx "$RUN_DIR/nginx.pid"
+    stop_pidfile PostgREST "$RUN_DIR/postgrest.pid"
+    stop_postgres
+}
+
+# One piece only, for failure drills (tests/reliability); `up` restarts it.
+cmd_stop() {
+    case "${1:-}" in
+        gateway) stop_pidfile nginx "$RUN_DIR/nginx.pid" ;;
+        postgrest) stop_pidfile PostgREST "$RUN_DIR/postgrest.pid" ;;
+        postgres) stop_postgres ;;
+        *) echo "usage: $0 stop gateway|postgrest|postgres" >&2; exit 2 ;;
+    esac
 }
 
 cmd_reset() {
@@ -386,8 +401,9 @@ case "${1:-}" in
     install) cmd_install ;;
     up) cmd_up ;;
     down) cmd_down ;;
+    stop) cmd_stop "${2:-}" ;;
     reset) cmd_reset ;;
     migrate) cmd_migrate ;;
     status) cmd_status ;;
-    *) echo "usage: $0 install|up|down|reset|migrate|status" >&2; exit 2 ;;
+    *) echo "usage: $0 install|up|down|stop <piece>|reset|migrate|status" >&2; exit 2 ;;
 esac

@@ -367,7 +367,13 @@ def decode_webhook(body: bytes | str) -> WebhookPayload:
         pass
     except msgspec.DecodeError as exc:
         raise InvalidPayload(f"not a WhatsApp webhook: {exc}") from exc
-    return _salvage(msgspec.json.decode(body))
+    # The typed decoder can fail on the shape before it reaches a syntax error
+    # further on (b'0\x00'), so the untyped pass may still find the body is not JSON.
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidPayload(f"not a WhatsApp webhook: {exc}") from exc
+    return _salvage(data)
 
 
 class _Envelope(msgspec.Struct):

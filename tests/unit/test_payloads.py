@@ -490,3 +490,9 @@ def test_stored_message_types() -> None:
     assert stored_message_type("request_welcome") == "unsupported"
     assert stored_message_type("") == "unsupported"
     assert len(MESSAGE_TYPES) == 15
+
+
+def test_shape_error_before_a_syntax_error_is_still_invalid() -> None:
+    # Found by tests/reliability/test_fuzz.py: a 500 on the webhook before.
+    with pytest.raises(InvalidPayload):
+        decode_webhook(b"0\x00")

@@ -1,0 +1,166 @@
+"""Crashes and outages on a private stack: a delivery answered 200 is never lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from tests.support.inbox import CHANNEL_A, SECRET_A
+from tests.support.payloads import new_phone, text_payload
+from tests.support.processes import IsolatedStack, ServiceProcess, free_port_block
+from tests.support.stack import psql
+
+HEADERS = {"X-Webhook-Secret": SECRET_A, "content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[IsolatedStack]:
+    own = IsolatedStack("reliability")
+    own.up()
+    try:
+        yield own
+    finally:
+        own.destroy()
+
+
+@pytest.fixture
+async def api(stack: IsolatedStack) -> AsyncIterator[ServiceProcess]:
+    process = ServiceProcess("api", stack.env, port=free_port_block(1, start=58000))
+    process.start()
+    await process.wait_healthy()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def worker(stack: IsolatedStack) -> Iterator[ServiceProcess]:
+    env = {**stack.env, "WORKER_LEASE_SECONDS": "2", "WORKER_IDLE_POLL_SECONDS": "0.05"}
+    process = ServiceProcess("worker", env)
+    process.start()
+    yield process
+    process.stop()
+
+
+async def post(client: httpx.AsyncClient, url: str, body: bytes) -> int:
+    try:
+        response = await client.post(
+            f"{url}/api/webhooks/whatsapp", content=body, headers=HEADERS, timeout=5.0
+        )
+    except httpx.TransportError:
+        return 0  # what a sender sees while the service is down
+    return response.status_code
+
+
+def count(database_url: str, sql: str) -> int:
+    return int(psql(database_url, sql))
+
+
+async def test_kill_9_of_api_and_worker_under_load_loses_and_doubles_nothing(
+    stack: IsolatedStack, api: ServiceProcess, worker: ServiceProcess
+) -> None:
+    sender = new_phone()
+    bodies = [
+        json.dumps(text_payload(CHANNEL_A, sender, f"carga {i}")).encode() for i in range(400)
+    ]
+    acked: set[int] = set()
+    answers: list[int] = []
+    rng = random.Random(20261124)
+
+    async def sender_loop(client: httpx.AsyncClient, indexes: list[int]) -> None:
+        # Like 360dialog: retry each delivery until it is acknowledged (bounded).
+        for i in indexes:
+            deadline = time.monotonic() + 30
+            while True:
+                status = await post(client, api.url, bodies[i])
+                answers.append(status)
+                if status == 200:
+                    acked.add(i)
+                    break
+                assert status in (0, 503), f"unexpected answer {status}"
+                assert time.monotonic() < deadline, "delivery never acknowledged"
+                await asyncio.sleep(0.02)
+
+    async def chaos() -> None:
+        for round_ in range(6):
+            await asyncio.sleep(rng.uniform(0.1, 0.4))  # a random moment, not a readiness wait
+            victim = api if round_ % 2 == 0 else worker
+            victim.kill9()
+            victim.start()
+            if victim is api:
+                await api.wait_healthy()
+
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=16)) as client:
+        lanes = [list(range(n, len(bodies), 8)) for n in range(8)]
+        await asyncio.gather(chaos(), *(sender_loop(client, lane) for lane in lanes))
+
+    assert acked == set(range(len(bodies)))
+    assert 0 in answers, "the API was never down while senders were sending"
+    database_url = stack.env["DATABASE_URL"]
+    deadline = time.monotonic() + 30
+    while count(
+        database_url, "select count(*) from webhook_events where status in ('pending','processing')"
+    ):
+        assert time.monotonic() < deadline, "worker did not finish"
+        await asyncio.sleep(0.05)
+
+    phone = f"+{sender}"
+    messages = count(
+        database_url,
+        "select count(*) from messages m join conversations c on c.id = m.conversation_id "
+        f"where c.phone = '{phone}'",
+    )
+    distinct_bodies = count(
+        database_url,
+        "select count(distinct m.content->>'body') from messages m "
+        f"join conversations c on c.id = m.conversation_id where c.phone = '{phone}'",
+    )
+    unread = count(database_url, f"select unread_count from conversations where phone = '{phone}'")
+    assert (messages, distinct_bodies, unread) == (400, 400, 400)
+    assert count(database_url, "select count(*) from webhook_events where status = 'dead'") == 0
+
+
+async def test_outages_answer_503_never_200_and_retries_land_once(
+    stack: IsolatedStack, api: ServiceProcess, worker: ServiceProcess
+) -> None:
+    database_url = stack.env["DATABASE_URL"]
+    async with httpx.AsyncClient() as client:
+        # Warm up: the channel is known and cached.
+        warm = json.dumps(text_payload(CHANNEL_A, new_phone(), "hola")).encode()
+        assert await post(client, api.url, warm) == 200
+
+        for piece in ("postgrest", "postgres"):
+            sender = new_phone()
+            body = json.dumps(text_payload(CHANNEL_A, sender, f"durante {piece}")).encode()
+            stack.stop(piece)
+            try:
+                assert await post(client, api.url, body) == 503
+                assert await post(client, api.url, body) == 503
+                ready = await client.get(f"{api.url}/ready")
+                assert ready.status_code == 503
+                assert ready.json()["status"] == "unavailable"
+                assert ready.json()["reason"]
+            finally:
+                stack.up()
+            ready = await client.get(f"{api.url}/ready")
+            assert ready.status_code == 200, ready.text
+            # The sender retries; now it lands, once.
+            assert await post(client, api.url, body) == 200
+            assert await post(client, api.url, body) == 200
+            deadline = time.monotonic() + 20
+            phone = f"+{sender}"
+            sql = (
+                "select count(*) from messages m join conversations c on c.id = m.conversation_id "
+                f"where c.phone = '{phone}'"
+            )
+            while count(database_url, sql) == 0:
+                assert time.monotonic() < deadline, (
+                    f"delivery after the {piece} outage never landed"
+                )
+                await asyncio.sleep(0.05)
+            assert count(database_url, sql) == 1
