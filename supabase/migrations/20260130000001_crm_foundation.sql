@@ -13,9 +13,11 @@ create schema if not exists private;
 revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;
 
--- Functions are executable by PUBLIC by default; every helper below opts in
--- explicitly instead.
-alter default privileges in schema private revoke execute on functions from public;
+-- Functions are executable by PUBLIC by default, and a per-schema
+-- `alter default privileges ... revoke` cannot take that away (per-schema
+-- defaults only add to the global ones). So every function created in
+-- `private` is revoked from PUBLIC explicitly after its definition, and the
+-- helpers policies need are granted by name.
 
 -- ---------------------------------------------------------------------------
 -- Generic helpers
@@ -140,6 +142,7 @@ begin
 end;
 $$;
 
+revoke execute on all functions in schema private from public;
 grant execute on function
     private.my_workspaces(),
     private.is_workspace_member(uuid),

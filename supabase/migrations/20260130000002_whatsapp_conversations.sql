@@ -232,10 +232,11 @@ create function private.enforce_message_status() returns trigger
     set search_path = ''
 as $$
 begin
-    if new.status is distinct from old.status
-       and not private.message_status_advances(old.status, new.status) then
-        -- Keep the later state silently: late webhooks are normal, and
-        -- raising would abort a whole batch of otherwise valid updates.
+    if not private.message_status_advances(old.status, new.status) then
+        -- Keep the later state silently: late or repeated webhooks are
+        -- normal, and raising would abort a whole batch of otherwise valid
+        -- updates. A repeat of the current status is no move either: it keeps
+        -- the first status_timestamp and error (failed is final).
         new.status := old.status;
         new.status_timestamp := old.status_timestamp;
         new.error_code := old.error_code;
@@ -263,6 +264,9 @@ begin
 end;
 $$;
 
+-- No function in private is for PUBLIC (see the foundation migration).
+revoke execute on all functions in schema private from public;
+
 create trigger conversations_set_workspace before insert on public.conversations
     for each row execute function private.set_workspace_id();
 create trigger conversations_updated_at before update on public.conversations
@@ -272,7 +276,9 @@ create trigger conversations_check_assignee before insert or update of assigned_
 
 create trigger messages_set_workspace before insert on public.messages
     for each row execute function private.set_workspace_id();
-create trigger messages_enforce_status before update of status on public.messages
+-- Every update, not only of status: the error of a failed send cannot be
+-- rewritten on its own either.
+create trigger messages_enforce_status before update on public.messages
     for each row execute function private.enforce_message_status();
 create trigger update_conversation_on_message after insert on public.messages
     referencing new table as new_messages
@@ -318,8 +324,10 @@ create policy messages_update on public.messages for update to authenticated
 
 grant select on public.conversations, public.messages to authenticated;
 grant update (is_read, unread_count, status, assigned_to, contact_id) on public.conversations to authenticated;
+-- Not "timestamp": a reply is sent now, and a future one would pin the
+-- conversation's last_message_at and preview.
 grant insert (conversation_id, workspace_id, direction, type, content, status, sent_by,
-              idempotency_key, media_url, media_mime_type, media_filename, "timestamp")
+              idempotency_key, media_url, media_mime_type, media_filename)
     on public.messages to authenticated;
 grant update (wamid, status, status_timestamp, error_code, error_message) on public.messages to authenticated;
 grant select, insert, update, delete on public.conversations, public.messages to service_role;
