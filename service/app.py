@@ -11,8 +11,11 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
 
+from service.api.agent import OPENAPI_COMPONENTS
+from service.api.conversations import ConversationController
 from service.api.errors import handle_http_exception, handle_unexpected
 from service.api.health import HealthController
+from service.api.messages import MessageController
 from service.api.webhooks import WebhookController
 from service.clients import Clients, open_clients
 from service.ingest.channels import ChannelDirectory
@@ -48,7 +51,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         return ingress
 
     return Litestar(
-        route_handlers=[HealthController, WebhookController],
+        route_handlers=[
+            HealthController,
+            WebhookController,
+            ConversationController,
+            MessageController,
+        ],
         lifespan=[lifespan],
         state=State({"settings": settings}),
         dependencies={
@@ -60,6 +68,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             Exception: handle_unexpected,
         },
         request_max_body_size=settings.webhook_max_body_bytes,
-        openapi_config=OpenAPIConfig(title="wa-inbox", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="wa-inbox", version="0.1.0", path="/schema", components=OPENAPI_COMPONENTS
+        ),
         debug=False,
     )

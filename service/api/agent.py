@@ -1,0 +1,171 @@
+"""What the agent endpoints get injected, and their shared helpers.
+
+Handlers receive the verified caller (`agent`), a PostgREST client carrying
+that caller's token (`user_db`, so RLS decides every read and write), the
+360dialog client and `ChannelKeys`. They never receive `Clients`: the
+service-role client is not reachable from them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ExceptionHandlersMap
+from postgrest import APIError, AsyncPostgrestClient
+
+from service.api.auth import AuthUser, TokenVerifier, authenticate
+from service.api.errors import ApiError, ErrorBody, error_response
+from service.clients import Clients
+from service.repositories.channel_keys import ChannelKeys
+from service.settings import Settings
+from service.whatsapp.d360 import D360Client
+
+log = logging.getLogger(__name__)
+
+BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}]
+OPENAPI_COMPONENTS = Components(
+    security_schemes={
+        "BearerAuth": SecurityScheme(
+            type="http",
+            scheme="bearer",
+            bearer_format="JWT",
+            description="The agent's Supabase access token",
+        )
+    }
+)
+
+
+def _clients(state: State) -> Clients:
+    clients: Clients = state.clients
+    return clients
+
+
+def _settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+# Built on first use and kept on the app state: they hold caches (JWKS, keys).
+def _verifier(state: State) -> TokenVerifier:
+    verifier: TokenVerifier | None = state.get("agent_token_verifier")
+    if verifier is None:
+        settings = _settings(state)
+        verifier = TokenVerifier(
+            jwt_secret=settings.supabase_jwt_secret,
+            jwks_url=settings.supabase_jwks_url,
+            http=_clients(state).db_http,
+        )
+        state.agent_token_verifier = verifier
+    return verifier
+
+
+async def provide_agent(request: Request[Any, Any, Any], state: State) -> AuthUser:
+    return await authenticate(_verifier(state), request.headers.get("authorization"))
+
+
+def provide_user_db(state: State, agent: NamedDependency[AuthUser]) -> AsyncPostgrestClient:
+    return _clients(state).user_db(agent.token)
+
+
+def provide_channel_keys(state: State) -> ChannelKeys:
+    keys: ChannelKeys | None = state.get("agent_channel_keys")
+    if keys is None:
+        keys = ChannelKeys(_clients(state).service_db)
+        state.agent_channel_keys = keys
+    return keys
+
+
+def provide_d360(state: State) -> D360Client:
+    d360: D360Client | None = state.get("agent_d360")
+    if d360 is None:
+        settings = _settings(state)
+        d360 = D360Client(
+            _clients(state).d360_http,
+            base_url=settings.d360_base_url,
+            timeout=settings.http_timeout_seconds,
+        )
+        state.agent_d360 = d360
+    return d360
+
+
+AGENT_DEPENDENCIES: dict[str, Provide] = {
+    "agent": Provide(provide_agent),
+    "user_db": Provide(provide_user_db, sync_to_thread=False),
+    "channel_keys": Provide(provide_channel_keys, sync_to_thread=False),
+    "d360": Provide(provide_d360, sync_to_thread=False),
+}
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def invalid(key: str, message: str, source: str = "body") -> ApiError:
+    """422 naming the offending field, shaped like Litestar's own validation errors."""
+    return ApiError(422, "invalid_input", [{"key": key, "message": message, "source": source}])
+
+
+def not_found(what: str = "conversation") -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+# PostgREST/Postgres errors that reach a handler. Never 403: RLS denials look like
+# absence (404), and no database message is echoed to the caller.
+_PGRST_STATUS = {
+    "PGRST301": (401, "unauthorized", "invalid or expired token"),
+    "PGRST302": (401, "unauthorized", "missing token"),
+    "42501": (404, "not_found", "not found"),
+    "23503": (404, "not_found", "not found"),
+    "23505": (409, "conflict", "already exists"),
+    "22023": (422, "invalid_input", "invalid parameter"),
+    "22P02": (422, "invalid_input", "invalid parameter"),
+    "22007": (422, "invalid_input", "invalid parameter"),
+    "22008": (422, "invalid_input", "invalid parameter"),
+}
+
+
+def handle_postgrest_error(_: Request[Any, Any, Any], exc: APIError) -> Response[ErrorBody]:
+    mapped = _PGRST_STATUS.get(str(exc.code))
+    if mapped is not None:
+        return error_response(*mapped)
+    log.error("database error %s: %s", exc.code, exc.message)
+    return error_response(502, "database_error", "the database refused the request")
+
+
+AGENT_EXCEPTION_HANDLERS: ExceptionHandlersMap = {APIError: handle_postgrest_error}
+
+
+# --- keyset cursors -----------------------------------------------------------------------
+
+
+class _Cursor(msgspec.Struct, array_like=True):
+    at: datetime
+    id: uuid.UUID
+
+
+def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
+    """Opaque to clients: base64url of the last row's (sort time, id)."""
+    raw = msgspec.json.encode(_Cursor(at=at, id=row_id))
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(value: str | None, key: str) -> tuple[datetime, uuid.UUID] | None:
+    if value is None or value == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        cursor = msgspec.json.decode(raw, type=_Cursor)
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise invalid(key, "not a cursor from a previous page", "query") from exc
+    if cursor.at.tzinfo is None:
+        raise invalid(key, "not a cursor from a previous page", "query")
+    return cursor.at, cursor.id

@@ -1,0 +1,236 @@
+"""/api/conversations: the agents' inbox, always as the calling agent under RLS.
+
+Anything the agent cannot see (another workspace's, or nothing at all) is a
+404; an endpoint never says 403 and never tells the two apart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from litestar import Controller, Response, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from postgrest import AsyncPostgrestClient
+
+from service.api.agent import (
+    AGENT_DEPENDENCIES,
+    AGENT_EXCEPTION_HANDLERS,
+    BEARER_SECURITY,
+    decode_cursor,
+    encode_cursor,
+    invalid,
+    not_found,
+)
+from service.api.auth import AuthUser
+from service.api.replies import now_utc, read_receipt_task, send_reply
+from service.api.schemas import (
+    ConversationListItem,
+    ConversationPage,
+    ConversationWithDetails,
+    LinkContactBody,
+    Message,
+    MessagePage,
+    SendMessageBody,
+)
+from service.repositories import conversations as conversations_repo
+from service.repositories import messages as messages_repo
+from service.repositories.channel_keys import ChannelKeys
+from service.repositories.conversations import ConversationDetailsRow, ConversationFilters
+from service.whatsapp.d360 import D360Client
+
+
+class ConversationController(Controller):
+    path = "/api/conversations"
+    tags = ["conversations"]  # noqa: RUF012 (Litestar reads it per instance)
+    dependencies = AGENT_DEPENDENCIES
+    exception_handlers = AGENT_EXCEPTION_HANDLERS
+    security = BEARER_SECURITY
+
+    @get(
+        "",
+        summary="List conversations, newest activity first",
+        description=(
+            "Keyset pagination: pass `next_cursor` back as `cursor` for the next page "
+            "(stable while new messages arrive: a conversation that gets a new message moves "
+            "to the top and is not repeated). `search` folds accents and case and matches "
+            "partial names (every word) and phone digits. Without `status`, both active and "
+            "archived conversations are listed."
+        ),
+    )
+    async def list_conversations(
+        self,
+        user_db: NamedDependency[AsyncPostgrestClient],
+        workspace_id: FromQuery[uuid.UUID | None] = None,
+        search: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        status: FromQuery[Literal["active", "archived"] | None] = None,
+        is_read: FromQuery[bool | None] = None,
+        assigned_to: FromQuery[uuid.UUID | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 30,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> ConversationPage:
+        filters = ConversationFilters(
+            workspace_id=workspace_id,
+            search=search,
+            status=status,
+            is_read=is_read,
+            assigned_to=assigned_to,
+        )
+        after = decode_cursor(cursor, "cursor")
+        # One row more than asked says whether there is a next page.
+        rows = await conversations_repo.list_page(user_db, filters, limit=limit + 1, after=after)
+        now = now_utc()
+        items = [ConversationListItem.build(row, now) for row in rows[:limit]]
+        last = items[-1] if len(rows) > limit else None
+        next_cursor = encode_cursor(last.last_message_at, last.id) if last else None
+        return ConversationPage(items=items, next_cursor=next_cursor)
+
+    @get(
+        "/{conversation_id:uuid}",
+        summary="One conversation with its contact, tags, recent orders and window",
+    )
+    async def get_conversation(
+        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: FromPath[uuid.UUID]
+    ) -> ConversationWithDetails:
+        return ConversationWithDetails.build(await _visible(user_db, conversation_id), now_utc())
+
+    @get(
+        "/{conversation_id:uuid}/messages",
+        summary="Message history, newest first",
+        description="Keyset pagination: pass `next_cursor` back as `before` for older messages.",
+    )
+    async def list_messages(
+        self,
+        user_db: NamedDependency[AsyncPostgrestClient],
+        conversation_id: FromPath[uuid.UUID],
+        before: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+    ) -> MessagePage:
+        after = decode_cursor(before, "before")
+        await _visible(user_db, conversation_id)
+        rows = await messages_repo.page(user_db, conversation_id, limit=limit + 1, before=after)
+        items = rows[:limit]
+        last = items[-1] if len(rows) > limit else None
+        next_cursor = encode_cursor(last.timestamp, last.id) if last else None
+        return MessagePage(items=items, next_cursor=next_cursor)
+
+    @post(
+        "/{conversation_id:uuid}/read",
+        status_code=200,
+        summary="Mark read: is_read true, unread_count 0",
+        description=(
+            "When the channel has `send_read_receipts`, the customer's last message is also "
+            "marked read on WhatsApp, after the response; a failed receipt never fails this "
+            "request."
+        ),
+    )
+    async def mark_read(
+        self,
+        user_db: NamedDependency[AsyncPostgrestClient],
+        channel_keys: NamedDependency[ChannelKeys],
+        d360: NamedDependency[D360Client],
+        conversation_id: FromPath[uuid.UUID],
+    ) -> Response[ConversationWithDetails]:
+        row = await _visible(user_db, conversation_id)
+        had_unread = row.unread_count > 0 or not row.is_read
+        if not await conversations_repo.update(
+            user_db, conversation_id, {"is_read": True, "unread_count": 0}
+        ):
+            raise not_found()
+        receipt = None
+        if had_unread:
+            receipt = await read_receipt_task(
+                db=user_db, keys=channel_keys, d360=d360, conversation=row
+            )
+        updated = await _visible(user_db, conversation_id)
+        return Response(ConversationWithDetails.build(updated, now_utc()), background=receipt)
+
+    @post("/{conversation_id:uuid}/archive", status_code=200, summary="Archive")
+    async def archive(
+        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: FromPath[uuid.UUID]
+    ) -> ConversationWithDetails:
+        return await _set(user_db, conversation_id, {"status": "archived"})
+
+    @post(
+        "/{conversation_id:uuid}/unarchive",
+        status_code=200,
+        summary="Unarchive (a new inbound message also does this)",
+    )
+    async def unarchive(
+        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: FromPath[uuid.UUID]
+    ) -> ConversationWithDetails:
+        return await _set(user_db, conversation_id, {"status": "active"})
+
+    @put(
+        "/{conversation_id:uuid}/contact",
+        summary="Link a contact of the same workspace (null unlinks)",
+        description="422 on `contact_id` when it is not a contact of this conversation's "
+        "workspace; nothing changes then.",
+    )
+    async def link_contact(
+        self,
+        user_db: NamedDependency[AsyncPostgrestClient],
+        conversation_id: FromPath[uuid.UUID],
+        data: JSONBody[LinkContactBody],
+    ) -> ConversationWithDetails:
+        row = await _visible(user_db, conversation_id)
+        if data.contact_id is not None and not await conversations_repo.contact_in_workspace(
+            user_db, data.contact_id, row.workspace_id
+        ):
+            raise invalid("contact_id", "no such contact in this conversation's workspace")
+        contact = str(data.contact_id) if data.contact_id else None
+        return await _set(user_db, conversation_id, {"contact_id": contact})
+
+    @post(
+        "/{conversation_id:uuid}/messages",
+        status_code=201,
+        summary="Reply (free-form, inside the 24-hour window)",
+        description=(
+            "Requires an `Idempotency-Key` (1-200 characters): retrying with the same key "
+            "never sends twice. 201 with the message once 360dialog accepted it (replays "
+            "carry `Idempotent-Replayed: true`). Errors: 409 `window_closed` (outside the "
+            "24-hour window: nothing is sent; or Meta's 131047, stored as failed), 409 "
+            "`send_in_progress` (same key, first request still sending), 409 "
+            "`channel_unavailable`, 422 `idempotency_key_reused` (same key, different body), "
+            "502 `send_failed` (stored as `failed` with Meta's code and message in "
+            "`detail`). A failed send is final: send again with a new key."
+        ),
+    )
+    async def send_message(
+        self,
+        agent: NamedDependency[AuthUser],
+        user_db: NamedDependency[AsyncPostgrestClient],
+        channel_keys: NamedDependency[ChannelKeys],
+        d360: NamedDependency[D360Client],
+        conversation_id: FromPath[uuid.UUID],
+        data: JSONBody[SendMessageBody],
+        idempotency_key: Annotated[
+            str, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
+        ],
+    ) -> Response[Message]:
+        conversation = await _visible(user_db, conversation_id)
+        return await send_reply(
+            db=user_db,
+            keys=channel_keys,
+            d360=d360,
+            agent=agent,
+            conversation=conversation,
+            body=data,
+            idempotency_key=idempotency_key,
+        )
+
+
+async def _visible(db: AsyncPostgrestClient, conversation_id: uuid.UUID) -> ConversationDetailsRow:
+    row = await conversations_repo.get(db, conversation_id)
+    if row is None:
+        raise not_found()
+    return row
+
+
+async def _set(
+    db: AsyncPostgrestClient, conversation_id: uuid.UUID, values: dict[str, object]
+) -> ConversationWithDetails:
+    if not await conversations_repo.update(db, conversation_id, values):
+        raise not_found()
+    return ConversationWithDetails.build(await _visible(db, conversation_id), now_utc())

@@ -1,0 +1,122 @@
+"""/api/messages/{id}/media: a message's file, for an agent who may see the message."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, Response, get
+from litestar.background_tasks import BackgroundTask
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect, Stream
+from postgrest import AsyncPostgrestClient
+
+from service.api.agent import (
+    AGENT_DEPENDENCIES,
+    AGENT_EXCEPTION_HANDLERS,
+    BEARER_SECURITY,
+    not_found,
+)
+from service.api.replies import content_disposition, iterate_body, open_media
+from service.repositories import conversations as conversations_repo
+from service.repositories import messages as messages_repo
+from service.repositories.channel_keys import ChannelKeys
+from service.whatsapp.d360 import D360Client
+
+_FALLBACK_TYPE = "application/octet-stream"
+
+
+class MessageController(Controller):
+    path = "/api/messages"
+    tags = ["messages"]  # noqa: RUF012 (Litestar reads it per instance)
+    dependencies = AGENT_DEPENDENCIES
+    exception_handlers = AGENT_EXCEPTION_HANDLERS
+    security = BEARER_SECURITY
+
+    @get(
+        "/{message_id:uuid}/media",
+        summary="Stream a message's media",
+        description=(
+            "Received media is fetched through 360dialog with the channel's key and streamed "
+            "with its content type and filename. Media sent by URL redirects (307) to that "
+            "URL. 404 when the message is not visible, has no media, or WhatsApp no longer "
+            "has it; 502 when 360dialog fails."
+        ),
+    )
+    async def media(
+        self,
+        user_db: NamedDependency[AsyncPostgrestClient],
+        channel_keys: NamedDependency[ChannelKeys],
+        d360: NamedDependency[D360Client],
+        message_id: FromPath[uuid.UUID],
+    ) -> Response[bytes] | Stream | Redirect:
+        message = await messages_repo.get(user_db, message_id)
+        if message is None:
+            raise not_found("message")
+        media_id = message.content.get("media_id")
+        if not isinstance(media_id, str) or not media_id:
+            if message.media_url and message.media_url.startswith("https://"):
+                return Redirect(message.media_url, status_code=307, media_type="text/plain")
+            raise not_found("media")
+
+        conversation = await conversations_repo.get(user_db, message.conversation_id)
+        channel = (
+            await conversations_repo.channel(
+                user_db, conversation.phone_number_id, conversation.workspace_id
+            )
+            if conversation is not None
+            else None
+        )
+        # Only after the agent's own reads returned the message and its channel.
+        api_key = await channel_keys.api_key_for(channel.phone_number_id) if channel else None
+        if api_key is None:
+            raise not_found("media")
+
+        response, mime_type, stack = await open_media(d360, api_key, media_id)
+        content_type = (
+            mime_type
+            or message.media_mime_type
+            or _str(message.content.get("mime_type"))
+            or response.headers.get("content-type")
+            or _FALLBACK_TYPE
+        )
+        filename = (
+            message.media_filename
+            or _str(message.content.get("filename"))
+            or f"{message.id}{_extension(content_type)}"
+        )
+        headers = {
+            "Content-Disposition": content_disposition(filename),
+            "Cache-Control": "private, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return Stream(
+            iterate_body(response, stack),
+            media_type=content_type,
+            headers=headers,
+            # Closes the upstream response if the body was never iterated.
+            background=BackgroundTask(stack.aclose),
+        )
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "video/3gpp": ".3gp",
+    "audio/ogg": ".ogg",
+    "audio/mpeg": ".mp3",
+    "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
+    "audio/amr": ".amr",
+    "application/pdf": ".pdf",
+}
+
+
+def _extension(content_type: str) -> str:
+    return _EXTENSIONS.get(content_type.split(";", 1)[0].strip().lower(), "")

@@ -1,0 +1,357 @@
+"""Replying, read receipts and media: the steps between the agent's database and 360dialog.
+
+Sending a reply (idempotent per `Idempotency-Key`, following the IETF
+idempotency-key draft):
+
+1. A key already used in this conversation replays the stored outcome and
+   never sends again: 201 with the message once sent (header
+   `Idempotent-Replayed: true`), the stored failure's error again when it
+   failed, 409 `send_in_progress` while the first request is still sending,
+   422 `idempotency_key_reused` when the body differs.
+2. Outside the 24-hour window: 409 `window_closed`, nothing stored or sent.
+3. The message is inserted as the agent (`pending`, `sent_by` = the agent);
+   the unique (conversation_id, idempotency_key) index makes a concurrent
+   duplicate lose here, before anything is sent.
+4. 360dialog is called with the channel's key; the outcome is stored as the
+   agent: `sent` with the wamid (201), or `failed` with Meta's error code and
+   message (409 `window_closed` for 131047, else 502 `send_failed`; the stored
+   message is in `detail.message`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import msgspec
+from litestar import Response
+from litestar.background_tasks import BackgroundTask
+from postgrest import APIError, AsyncPostgrestClient
+
+from service.api.agent import invalid
+from service.api.auth import AuthUser
+from service.api.errors import ApiError
+from service.api.schemas import SendMessageBody
+from service.repositories import conversations as conversations_repo
+from service.repositories import messages as messages_repo
+from service.repositories.channel_keys import ChannelKeys
+from service.repositories.conversations import ConversationRow
+from service.repositories.messages import Message, NewOutbound
+from service.whatsapp.d360 import D360Client
+from service.whatsapp.domain import (
+    MediaContent,
+    Send360MessageParams,
+    TextContent,
+    window_status,
+)
+from service.whatsapp.errors import (
+    WINDOW_CLOSED_CODES,
+    D360AuthError,
+    D360Error,
+    D360Exception,
+)
+
+log = logging.getLogger(__name__)
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+_ERROR_MESSAGE_LIMIT = 1000
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def send_params(body: SendMessageBody, to: str) -> Send360MessageParams:
+    """The 360dialog message for a request body; 422 naming the field when it does not fit."""
+    if body.type == "text":
+        if body.text is None or not body.text.strip():
+            raise invalid("text", "a text message needs a non-empty text")
+        for key in ("media_url", "caption", "filename"):
+            if getattr(body, key) is not None:
+                raise invalid(key, "a text message takes only text")
+    else:
+        if body.media_url is None:
+            raise invalid("media_url", f"an {body.type} message needs a media_url")
+        if body.text is not None:
+            raise invalid("text", "a media message takes a caption, not text")
+        if body.caption is not None and body.type == "audio":
+            raise invalid("caption", "audio messages cannot have a caption")
+        if body.filename is not None and body.type != "document":
+            raise invalid("filename", "only documents can have a filename")
+    try:
+        if body.type == "text":
+            return Send360MessageParams(to=to, type="text", body=body.text)
+        return Send360MessageParams(
+            to=to,
+            type=body.type,
+            link=body.media_url,
+            caption=body.caption,
+            filename=body.filename,
+        )
+    except ValueError as exc:
+        raise invalid("type", str(exc)) from exc
+
+
+def stored_content(body: SendMessageBody) -> dict[str, Any]:
+    content: TextContent | MediaContent
+    if body.type == "text":
+        assert body.text is not None
+        content = TextContent(body=body.text)
+    else:
+        content = MediaContent(link=body.media_url, caption=body.caption, filename=body.filename)
+    built: dict[str, Any] = msgspec.to_builtins(content)
+    return built
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    encoded: dict[str, Any] = msgspec.to_builtins(message)
+    return encoded
+
+
+def failure_error(message: Message) -> ApiError:
+    """The error a failed send answers with (first time and on every replay)."""
+    detail = {
+        "reason": message.error_message,
+        "code": message.error_code,
+        "message": _message_json(message),
+    }
+    if message.error_code in WINDOW_CLOSED_CODES:
+        return ApiError(409, "window_closed", detail)
+    return ApiError(502, "send_failed", detail)
+
+
+def _replay(existing: Message, body: SendMessageBody, content: dict[str, Any]) -> Response[Message]:
+    if existing.type != body.type or existing.content != content:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a different message",
+        )
+    if existing.status == "pending":
+        raise ApiError(
+            409,
+            "send_in_progress",
+            {
+                "reason": "a request with this Idempotency-Key is still being sent; retry later",
+                "message": _message_json(existing),
+            },
+        )
+    if existing.status == "failed":
+        raise failure_error(existing)
+    return Response(existing, status_code=201, headers={REPLAYED_HEADER: "true"})
+
+
+async def send_reply(
+    *,
+    db: AsyncPostgrestClient,
+    keys: ChannelKeys,
+    d360: D360Client,
+    agent: AuthUser,
+    conversation: ConversationRow,
+    body: SendMessageBody,
+    idempotency_key: str,
+) -> Response[Message]:
+    params = send_params(body, conversation.phone)
+    content = stored_content(body)
+
+    existing = await messages_repo.by_idempotency_key(db, conversation.id, idempotency_key)
+    if existing is not None:
+        return _replay(existing, body, content)
+
+    window = window_status(conversation.last_customer_message_at, now_utc())
+    if window.state == "closed":
+        closed = window.closes_at.isoformat() if window.closes_at else None
+        raise ApiError(
+            409,
+            "window_closed",
+            {
+                "reason": (
+                    "the 24-hour customer service window is closed"
+                    + (f" (since {closed})" if closed else " (the customer never wrote)")
+                    + ": only template messages can be sent"
+                ),
+                "closes_at": closed,
+            },
+        )
+
+    channel = await conversations_repo.channel(
+        db, conversation.phone_number_id, conversation.workspace_id
+    )
+    api_key = (
+        await keys.api_key_for(channel.phone_number_id)
+        if channel is not None and channel.is_active
+        else None
+    )
+    if channel is None or api_key is None:
+        raise ApiError(409, "channel_unavailable", "this conversation's channel is not active")
+
+    new = NewOutbound(
+        conversation_id=conversation.id,
+        sent_by=agent.user_id,
+        type=body.type,
+        content=content,
+        idempotency_key=idempotency_key,
+        media_url=body.media_url,
+        media_filename=body.filename,
+    )
+    try:
+        pending = await messages_repo.insert_pending(db, new)
+    except APIError as exc:
+        if exc.code != "23505":
+            raise
+        # A concurrent request with the same key won the insert.
+        existing = await messages_repo.by_idempotency_key(db, conversation.id, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, body, content)
+
+    # Once the message is stored, finish even if the client goes away: an
+    # abandoned send would stay `pending` and block its key forever.
+    task = asyncio.ensure_future(
+        _deliver(db, keys, d360, api_key, channel.phone_number_id, pending, params)
+    )
+    message = await asyncio.shield(task)
+    if message.status == "failed":
+        raise failure_error(message)
+    return Response(message, status_code=201)
+
+
+async def _deliver(
+    db: AsyncPostgrestClient,
+    keys: ChannelKeys,
+    d360: D360Client,
+    api_key: str,
+    phone_number_id: str,
+    pending: Message,
+    params: Send360MessageParams,
+) -> Message:
+    try:
+        sent = await d360.send_message(api_key, params)
+    except D360Exception as exc:
+        if isinstance(exc, D360AuthError):
+            keys.forget(phone_number_id)
+        code, reason = _failure(exc)
+        log.warning("send of message %s failed: %s", pending.id, reason)
+        failed = await messages_repo.record_send(
+            db, pending.id, status="failed", at=now_utc(), error_code=code, error_message=reason
+        )
+        return failed or pending
+    try:
+        stored = await messages_repo.record_send(
+            db, pending.id, status="sent", at=now_utc(), wamid=sent.message_id
+        )
+    except Exception:
+        log.exception(
+            "message %s was sent as %s but could not be recorded", pending.id, sent.message_id
+        )
+        raise
+    return stored or pending
+
+
+def _failure(exc: D360Exception) -> tuple[int | None, str]:
+    if isinstance(exc, D360Error):
+        text = exc.message or f"HTTP {exc.status_code}"
+        if exc.details and exc.details not in text:
+            text = f"{text}: {exc.details}"
+        return exc.code, text[:_ERROR_MESSAGE_LIMIT]
+    # Network failures: no HTTP answer, so no code. str() names the call, never the key.
+    return None, f"network error: {exc}"[:_ERROR_MESSAGE_LIMIT]
+
+
+# --- read receipts ------------------------------------------------------------------------
+
+
+async def read_receipt_task(
+    *,
+    db: AsyncPostgrestClient,
+    keys: ChannelKeys,
+    d360: D360Client,
+    conversation: ConversationRow,
+) -> BackgroundTask | None:
+    """A background task marking the last inbound message read, when the channel wants it.
+
+    Never raises: a read receipt is a courtesy, its failure must not fail the request.
+    """
+    try:
+        channel = await conversations_repo.channel(
+            db, conversation.phone_number_id, conversation.workspace_id
+        )
+        if channel is None or not channel.send_read_receipts or not channel.is_active:
+            return None
+        wamid = await messages_repo.last_inbound_wamid(db, conversation.id)
+        if wamid is None:
+            return None
+        api_key = await keys.api_key_for(channel.phone_number_id)
+        if api_key is None:
+            return None
+    except Exception as exc:
+        log.warning(
+            "read receipt for conversation %s skipped: %s", conversation.id, type(exc).__name__
+        )
+        return None
+    return BackgroundTask(_send_read_receipt, d360, keys, api_key, channel.phone_number_id, wamid)
+
+
+async def _send_read_receipt(
+    d360: D360Client, keys: ChannelKeys, api_key: str, phone_number_id: str, wamid: str
+) -> None:
+    try:
+        await d360.mark_as_read(api_key, wamid)
+    except D360Exception as exc:
+        if isinstance(exc, D360AuthError):
+            keys.forget(phone_number_id)
+        # The exception text names the call and Meta's error, never the key.
+        log.warning("read receipt for %s failed: %s", wamid, exc)
+    except Exception:
+        log.exception("read receipt for %s failed", wamid)
+
+
+# --- media --------------------------------------------------------------------------------
+
+
+def content_disposition(filename: str) -> str:
+    """`inline` with an ASCII fallback and the UTF-8 name (RFC 6266)."""
+    cleaned = filename.replace("\\", "/").rsplit("/", 1)[-1].replace('"', "").strip() or "media"
+    ascii_name = cleaned.encode("ascii", "replace").decode("ascii").replace("?", "_")
+    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
+
+
+async def open_media(
+    d360: D360Client, api_key: str, media_id: str
+) -> tuple[httpx.Response, str | None, AsyncExitStack]:
+    """Looks the media up and opens its download; 404 when 360dialog no longer has it."""
+    stack = AsyncExitStack()
+    try:
+        info = await d360.get_media_url(api_key, media_id)
+        response = await stack.enter_async_context(d360.stream_media(api_key, info.url))
+    except ValueError as exc:
+        await stack.aclose()
+        raise ApiError(404, "media_unavailable", "this media cannot be fetched") from exc
+    except D360Error as exc:
+        await stack.aclose()
+        if exc.status_code in (400, 404, 410):
+            raise ApiError(404, "media_unavailable", "WhatsApp no longer has this media") from exc
+        log.warning("media %s: %s", media_id, exc)
+        raise ApiError(502, "media_fetch_failed", "360dialog did not deliver the media") from exc
+    except D360Exception as exc:
+        await stack.aclose()
+        log.warning("media %s: %s", media_id, exc)
+        raise ApiError(502, "media_fetch_failed", "360dialog did not deliver the media") from exc
+    return response, info.mime_type, stack
+
+
+async def iterate_body(response: httpx.Response, stack: AsyncExitStack) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+    finally:
+        await stack.aclose()
