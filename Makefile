@@ -31,6 +31,12 @@ run: up
 test:
 	@scripts/test.sh
 
+# Benchmarks (not part of `make test`): each runs on a private stack it removes.
+bench: install
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q wrk >/dev/null
+	@uv run --frozen python bench/ingest.py
+	@uv run --frozen python bench/inbox.py
+
 lint: install
 	@uv run --frozen ruff check .
 	@uv run --frozen ruff format --check .

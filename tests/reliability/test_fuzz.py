@@ -23,7 +23,11 @@ from tests.support.inbox import CHANNEL_A, SECRET_A
 WORKSPACE_A = uuid.UUID("11111111-1111-4111-8111-111111111111")
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
     ),

@@ -1,0 +1,473 @@
+"""Webhook ingestion benchmark: ACK latency, end-to-end throughput, memory, and the SQL limit.
+
+Runs on a private stack (its own folder and ports) with the real API and the
+real worker as child processes, then removes everything it started.
+
+    uv run python bench/ingest.py [--quick]
+
+Traffic: 70% inbound messages (80% text, 20% image) from 2,000 senders across
+the two seeded workspaces, 30% statuses of earlier outbound messages in
+shuffled order, and 5% of deliveries sent twice. "msgs" counts inbound
+messages plus status updates, the rows the worker has to write.
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.processes import IsolatedStack, ServiceProcess, free_port_block
+from tests.support.stack import psql
+
+CHANNELS = (("100000000000001", "demo-secret-a"), ("100000000000002", "demo-secret-b"))
+WORKSPACES = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222")
+SENDERS = 2000
+OUTBOUND = 4000
+
+
+@dataclass
+class Delivery:
+    body: bytes
+    secret: str
+    items: int  # messages + statuses it carries
+
+
+@dataclass
+class Traffic:
+    rng: random.Random
+    sent_bodies: list[Delivery] = field(default_factory=list)
+    status_queue: list[tuple[int, str]] = field(default_factory=list)
+    counter: int = 0
+
+    def __post_init__(self) -> None:
+        # Every status of every seeded outbound message, shuffled: out of order.
+        for n in range(OUTBOUND):
+            for state in ("sent", "delivered", "read"):
+                self.status_queue.append((n, state))
+        self.rng.shuffle(self.status_queue)
+
+    def next(self) -> Delivery:
+        if self.sent_bodies and self.rng.random() < 0.05:
+            return self.rng.choice(self.sent_bodies)
+        self.counter += 1
+        if self.rng.random() < 0.7 or not self.status_queue:
+            delivery = self._inbound()
+        else:
+            delivery = self._status()
+        self.sent_bodies.append(delivery)
+        return delivery
+
+    def _inbound(self) -> Delivery:
+        sender_index = self.rng.randrange(SENDERS)
+        channel, secret = CHANNELS[sender_index % 2]
+        sender = f"5730{sender_index:08d}"
+        message: dict[str, Any] = {
+            "from": sender,
+            "id": f"wamid.BENCH{self.counter:09d}",
+            "timestamp": str(int(time.time())),
+        }
+        if self.rng.random() < 0.8:
+            message |= {"type": "text", "text": {"body": f"Hola, pedido {self.counter} 🙂"}}
+        else:
+            message |= {
+                "type": "image",
+                "image": {"id": f"{self.counter}", "mime_type": "image/jpeg", "caption": "foto"},
+            }
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000001", "phone_number_id": channel},
+            "contacts": [{"profile": {"name": f"Cliente {sender_index}"}, "wa_id": sender}],
+            "messages": [message],
+        }
+        return Delivery(_envelope(value), secret, 1)
+
+    def _status(self) -> Delivery:
+        n, state = self.status_queue.pop()
+        channel, secret = CHANNELS[n % 2]
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000001", "phone_number_id": channel},
+            "statuses": [
+                {
+                    "id": f"wamid.BOUT{n:06d}",
+                    "status": state,
+                    "timestamp": str(int(time.time())),
+                    "recipient_id": f"5730{n % SENDERS:08d}",
+                }
+            ],
+        }
+        return Delivery(_envelope(value), secret, 1)
+
+
+def _envelope(value: dict[str, Any]) -> bytes:
+    change = {"field": "messages", "value": value}
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "200000000000001", "changes": [change]}],
+    }
+    return json.dumps(payload, ensure_ascii=False).encode()
+
+
+SEED_OUTBOUND = f"""
+insert into public.conversations (workspace_id, phone, phone_number_id)
+select (array['{WORKSPACES[0]}','{WORKSPACES[1]}']::uuid[])[1 + s % 2],
+       '+5730' || lpad(s::text, 8, '0'),
+       (array['{CHANNELS[0][0]}','{CHANNELS[1][0]}'])[1 + s % 2]
+from generate_series(0, {SENDERS - 1}) s
+on conflict do nothing;
+insert into public.messages (conversation_id, wamid, direction, type, content, status)
+select c.id, 'wamid.BOUT' || lpad(n::text, 6, '0'), 'outbound', 'text',
+       '{{"body":"hola"}}', 'pending'
+from generate_series(0, {OUTBOUND - 1}) n
+join public.conversations c
+  on c.workspace_id = (array['{WORKSPACES[0]}','{WORKSPACES[1]}']::uuid[])[1 + n % 2]
+ and c.phone = '+5730' || lpad((n % {SENDERS})::text, 8, '0');
+"""
+
+# The limit: the same kind of rows written by the same ingestion function,
+# called inside Postgres with prepared batches (no HTTP, no Python).
+SQL_LIMIT = """
+create temporary table batches as
+select b as batch,
+       (select jsonb_agg(jsonb_build_object(
+            'workspace_id', (array['{w0}','{w1}'])[1 + (b * 100 + i) % 2],
+            'phone_number_id', (array['{c0}','{c1}'])[1 + (b * 100 + i) % 2],
+            'phone', '+5731' || lpad(((b * 100 + i) % {senders})::text, 8, '0'),
+            'wamid', 'wamid.LIMIT' || b || '.' || i,
+            'type', 'text',
+            'content', jsonb_build_object('body', 'Hola, pedido ' || i),
+            'timestamp', now()))
+        from generate_series(1, 70) i) as messages,
+       (select jsonb_agg(jsonb_build_object(
+            'workspace_id', (array['{w0}','{w1}'])[1 + ((b * 30 + i) % {outbound}) % 2],
+            'wamid', 'wamid.BOUT' || lpad(((b * 30 + i) % {outbound})::text, 6, '0'),
+            'status', (array['sent','delivered','read'])[1 + (b + i) % 3],
+            'timestamp', now()))
+        from generate_series(1, 30) i) as statuses
+from generate_series(1, {batches}) b;
+do $$
+declare
+    r record;
+    started timestamptz := clock_timestamp();
+begin
+    for r in select * from batches order by batch loop
+        perform public.ingest_webhook_batch('{{}}'::bigint[], r.messages, r.statuses, '[]'::jsonb);
+    end loop;
+    raise notice 'elapsed=%', extract(epoch from clock_timestamp() - started);
+end $$;
+"""
+
+
+# wrk (C, one thread) sends the max-rate phase: a Python client would take a
+# third of this 2-core machine for itself and measure mostly its own cost.
+WRK_SCRIPT = """
+local bodies, secrets, n = {}, {}, 0
+init = function(args)
+  for line in io.lines(args[1]) do
+    local tab = line:find("\\t")
+    n = n + 1
+    secrets[n] = line:sub(1, tab - 1)
+    bodies[n] = line:sub(tab + 1)
+  end
+  i = 0
+end
+request = function()
+  i = i % n + 1
+  return wrk.format("POST", nil, {["X-Webhook-Secret"] = secrets[i],
+    ["Content-Type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %d %d %d %d %d %d\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    summary.duration))
+end
+"""
+
+
+def prepare_wrk(traffic: Traffic, seconds: int, folder: Path) -> None:
+    with (folder / "bodies.tsv").open("wb") as out:
+        for _ in range(seconds * 6000):  # more than can be sent: no body repeats by wrap-around
+            delivery = traffic.next()
+            out.write(delivery.secret.encode() + b"\t" + delivery.body + b"\n")
+    (folder / "bench.lua").write_text(WRK_SCRIPT)
+
+
+async def send_with_wrk(url: str, seconds: int, folder: Path) -> dict[str, float]:
+    """Closed loop, 64 connections, for `seconds`; wrk's own latency percentiles."""
+    lines = folder / "bodies.tsv"
+    script = folder / "bench.lua"
+    process = await asyncio.create_subprocess_exec(
+        "wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-s", str(script), url, str(lines),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, _ = await process.communicate()
+    report = next(line for line in stdout.decode().splitlines() if line.startswith("WRK "))
+    requests, errors, p50, p95, p99, duration_us = (int(x) for x in report.split()[1:])
+    return {
+        "n": requests,
+        "p50": p50 / 1000,
+        "p95": p95 / 1000,
+        "p99": p99 / 1000,
+        "failures": errors,
+        "ack_per_s": requests / (duration_us / 1e6),
+    }
+
+
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds used so far) for every process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+def cpu_by_component(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each root process and all its descendants."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    used: dict[str, float] = {}
+    for name, root in roots.items():
+        total, stack = 0.0, [root]
+        while stack:
+            pid = stack.pop()
+            total += table.get(pid, (0, 0.0))[1]
+            stack.extend(children.get(pid, []))
+        used[name] = total
+    return used
+
+
+def component_roots(
+    stack: IsolatedStack, api: ServiceProcess, worker: ServiceProcess
+) -> dict[str, int]:
+    run = stack.folder / "run"
+    postmaster = int((stack.folder / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+    return {
+        "api": api.pid,
+        "worker": worker.pid,
+        "nginx": int((run / "nginx.pid").read_text()),
+        "postgrest": int((run / "postgrest.pid").read_text()),
+        "postgres": postmaster,
+    }
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def send_at_rate(
+    session: aiohttp.ClientSession, url: str, traffic: Traffic, rate: float | None, count: int
+) -> tuple[list[float], list[int], float]:
+    """Open loop at `rate` per second (None: as fast as 64 connections go)."""
+    latencies: list[float] = []
+    failures: list[int] = []
+    deliveries = [traffic.next() for _ in range(count)]
+
+    async def one(delivery: Delivery) -> None:
+        started = time.perf_counter()
+        async with session.post(
+            url, data=delivery.body, headers={"X-Webhook-Secret": delivery.secret}
+        ) as response:
+            await response.read()
+            if response.status != 200:
+                failures.append(response.status)
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    began = time.perf_counter()
+    if rate is None:
+        queue = list(reversed(deliveries))
+
+        async def lane() -> None:
+            while queue:
+                await one(queue.pop())
+
+        await asyncio.gather(*(lane() for _ in range(64)))
+    else:
+        tasks = []
+        for i, delivery in enumerate(deliveries):
+            delay = began + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(delivery)))
+        await asyncio.gather(*tasks)
+    return latencies, failures, time.perf_counter() - began
+
+
+def pending_events(database_url: str) -> int:
+    return int(
+        psql(
+            database_url,
+            "select count(*) from webhook_events where status in ('pending','processing')",
+        )
+    )
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke test")
+    args = parser.parse_args()
+    scale = 0.2 if args.quick else 1.0
+
+    stack = IsolatedStack("bench-ingest")
+    stack.up()
+    api = worker = None
+    try:
+        database_url = stack.env["DATABASE_URL"]
+        psql(database_url, SEED_OUTBOUND)
+        api = ServiceProcess("api", stack.env, port=free_port_block(1, start=58500))
+        api.start()
+        await api.wait_healthy()
+        worker = ServiceProcess("worker", {**stack.env, "WORKER_IDLE_POLL_SECONDS": "0.05"})
+        worker.start()
+
+        traffic = Traffic(random.Random(7))
+        url = f"{api.url}/api/webhooks/whatsapp"
+        results: dict[str, dict[str, float]] = {}
+        connector = aiohttp.TCPConnector(limit=256)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await send_at_rate(session, url, traffic, 200, 200)  # warm-up
+            for rate, seconds in ((100, 5), (500, 6)):
+                lat, failures, _ = await send_at_rate(
+                    session, url, traffic, rate, int(rate * seconds * scale)
+                )
+                results[str(rate)] = summarize(lat, failures)
+                await drained(database_url)
+            # As fast as it goes: ACK latency, and rows until all are visible.
+            # As fast as it goes: ACK latency, and rows until every one is visible.
+            seconds = max(2, int(8 * scale))
+            prepare_wrk(traffic, seconds, stack.folder)
+            roots = component_roots(stack, api, worker)
+            cpu_before = cpu_by_component(roots)
+            phase_start = psql(database_url, "select now()")
+            started = time.perf_counter()
+            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            results["max"] = await send_with_wrk(url, seconds, stack.folder)
+            children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            await drained(database_url)
+            e2e_seconds = time.perf_counter() - started
+            cpu_after = cpu_by_component(roots)
+            cpu = {name: cpu_after[name] - cpu_before[name] for name in roots}
+            cpu["wrk (load generator)"] = (children_after.ru_utime + children_after.ru_stime) - (
+                children_before.ru_utime + children_before.ru_stime
+            )
+            # Unique deliveries stored in the phase, one message or status each.
+            e2e_items = int(
+                psql(
+                    database_url,
+                    f"select count(*) from webhook_events where received_at >= '{phase_start}'",
+                )
+            )
+
+        peak_api, peak_worker = api.peak_rss_mb(), worker.peak_rss_mb()
+        batches = int(200 * scale)
+        output = psql_notice(database_url, SQL_LIMIT.format(
+            w0=WORKSPACES[0], w1=WORKSPACES[1], c0=CHANNELS[0][0], c1=CHANNELS[1][0],
+            senders=SENDERS, outbound=OUTBOUND, batches=batches,
+        ))  # fmt: skip
+        limit = batches * 100 / output
+        e2e = e2e_items / e2e_seconds
+    finally:
+        for process in (api, worker):
+            if process is not None:
+                process.stop()
+        stack.destroy()
+
+    print(f"{'phase':>8} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'non-200':>8}")
+    for phase, r in results.items():
+        print(
+            f"{phase:>8} {int(r['n']):>6} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} "
+            f"{int(r['failures']):>8}"
+        )
+    print(f"max-rate ACKs/s (wrk, 64 connections): {results['max']['ack_per_s']:.0f}")
+    print(f"end to end: {e2e_items} msgs in {e2e_seconds:.2f}s = {e2e:.0f} msgs/s")
+    print(
+        f"SQL limit (ingest_webhook_batch in Postgres): {limit:.0f} msgs/s; ratio {e2e / limit:.2f}"
+    )
+    print(f"peak RSS: api {peak_api:.0f} MB, worker {peak_worker:.0f} MB")
+    print(f"CPU during the max phase ({e2e_seconds:.2f}s wall, 2 cores = {2 * e2e_seconds:.2f}s):")
+    for name, used in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:>20} {used:6.2f}s  {1000 * used / e2e_items:5.3f} ms per msg")
+    figures = {
+        "ack_p50_ms_at_100": round(results["100"]["p50"], 2),
+        "ack_p99_ms_at_100": round(results["100"]["p99"], 2),
+        "ack_p50_ms_at_500": round(results["500"]["p50"], 2),
+        "ack_p95_ms_at_500": round(results["500"]["p95"], 2),
+        "ack_p99_ms_at_500": round(results["500"]["p99"], 2),
+        "ack_p99_ms_at_max": round(results["max"]["p99"], 2),
+        "max_acks_per_s": round(results["max"]["ack_per_s"]),
+        "non_200": int(sum(r["failures"] for r in results.values())),
+        "e2e_msgs_per_s": round(e2e),
+        "sql_limit_msgs_per_s": round(limit),
+        "ratio_to_limit": round(e2e / limit, 3),
+        "peak_rss_mb": round(max(peak_api, peak_worker), 1),
+        "peak_rss_api_mb": round(peak_api, 1),
+        "peak_rss_worker_mb": round(peak_worker, 1),
+        "cpu_ms_per_msg": {k: round(1000 * v / e2e_items, 3) for k, v in cpu.items()},
+        "quick": args.quick,
+    }
+    print(json.dumps(figures))
+    return 0
+
+
+def summarize(latencies: list[float], failures: list[int]) -> dict[str, float]:
+    return {
+        "n": len(latencies),
+        "p50": statistics.median(latencies) if latencies else float("nan"),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "failures": len(failures),
+    }
+
+
+async def drained(database_url: str) -> None:
+    deadline = time.monotonic() + 300
+    while pending_events(database_url):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the worker did not drain the inbox in 5 minutes")
+        await asyncio.sleep(0.02)
+
+
+def psql_notice(database_url: str, sql: str) -> float:
+    result = subprocess.run(
+        ["psql", database_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    for line in result.stderr.splitlines():
+        if "elapsed=" in line:
+            return float(line.split("elapsed=")[1])
+    raise RuntimeError(result.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
