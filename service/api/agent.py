@@ -24,7 +24,7 @@ from litestar.types import ExceptionHandlersMap
 from postgrest import APIError, AsyncPostgrestClient
 
 from service.api.auth import AuthUser, TokenVerifier, authenticate
-from service.api.errors import ApiError, ErrorBody, error_response
+from service.api.errors import ApiError, ErrorBody, documented, error_response
 from service.clients import Clients
 from service.repositories.channel_keys import ChannelKeys
 from service.settings import Settings
@@ -33,6 +33,10 @@ from service.whatsapp.d360 import D360Client
 log = logging.getLogger(__name__)
 
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}]
+# Every agent route: unparsable body, bad token, not visible, invalid input, oversized body,
+# token keys unreachable; plus 502 when the database refuses a request.
+AGENT_ERRORS = documented(400, 401, 404, 413, 422, 502, 503)
+SEND_ERRORS = documented(400, 401, 404, 409, 413, 422, 502, 503)
 OPENAPI_COMPONENTS = Components(
     security_schemes={
         "BearerAuth": SecurityScheme(

@@ -16,8 +16,10 @@ from postgrest import AsyncPostgrestClient
 
 from service.api.agent import (
     AGENT_DEPENDENCIES,
+    AGENT_ERRORS,
     AGENT_EXCEPTION_HANDLERS,
     BEARER_SECURITY,
+    SEND_ERRORS,
     decode_cursor,
     encode_cursor,
     invalid,
@@ -50,6 +52,7 @@ class ConversationController(Controller):
 
     @get(
         "",
+        responses=AGENT_ERRORS,
         summary="List conversations, newest activity first",
         description=(
             "Keyset pagination: pass `next_cursor` back as `cursor` for the next page "
@@ -88,6 +91,7 @@ class ConversationController(Controller):
 
     @get(
         "/{conversation_id:uuid}",
+        responses=AGENT_ERRORS,
         summary="One conversation with its contact, tags, recent orders and window",
     )
     async def get_conversation(
@@ -97,6 +101,7 @@ class ConversationController(Controller):
 
     @get(
         "/{conversation_id:uuid}/messages",
+        responses=AGENT_ERRORS,
         summary="Message history, newest first",
         description="Keyset pagination: pass `next_cursor` back as `before` for older messages.",
     )
@@ -117,6 +122,7 @@ class ConversationController(Controller):
 
     @post(
         "/{conversation_id:uuid}/read",
+        responses=AGENT_ERRORS,
         status_code=200,
         summary="Mark read: is_read true, unread_count 0",
         description=(
@@ -146,7 +152,12 @@ class ConversationController(Controller):
         updated = await _visible(user_db, conversation_id)
         return Response(ConversationWithDetails.build(updated, now_utc()), background=receipt)
 
-    @post("/{conversation_id:uuid}/archive", status_code=200, summary="Archive")
+    @post(
+        "/{conversation_id:uuid}/archive",
+        responses=AGENT_ERRORS,
+        status_code=200,
+        summary="Archive",
+    )
     async def archive(
         self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: FromPath[uuid.UUID]
     ) -> ConversationWithDetails:
@@ -154,6 +165,7 @@ class ConversationController(Controller):
 
     @post(
         "/{conversation_id:uuid}/unarchive",
+        responses=AGENT_ERRORS,
         status_code=200,
         summary="Unarchive (a new inbound message also does this)",
     )
@@ -164,6 +176,7 @@ class ConversationController(Controller):
 
     @put(
         "/{conversation_id:uuid}/contact",
+        responses=AGENT_ERRORS,
         summary="Link a contact of the same workspace (null unlinks)",
         description="422 on `contact_id` when it is not a contact of this conversation's "
         "workspace; nothing changes then.",
@@ -184,6 +197,7 @@ class ConversationController(Controller):
 
     @post(
         "/{conversation_id:uuid}/messages",
+        responses=SEND_ERRORS,
         status_code=201,
         summary="Reply (free-form, inside the 24-hour window)",
         description=(

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,33 @@ _CODES = {
 }
 
 
-def error_response(status_code: int, error: str, detail: Any = None) -> Response[ErrorBody]:
-    return Response(ErrorBody(error=error, detail=detail), status_code=status_code)
+_MEANINGS = {
+    400: "Unparsable request (for webhooks: not a WhatsApp payload)",
+    401: "Missing, forged or expired credential",
+    403: "Verification refused",
+    404: "Not found, or not visible to the caller",
+    409: "Conflicts with the current state; `error` says which",
+    413: "Body too large",
+    422: "Invalid input; `detail` names the offending field",
+    502: "360dialog or the database failed; `detail` says which",
+    503: "Temporarily unavailable; retry",
+}
+
+
+def documented(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the errors a route can answer, all in the one shape."""
+    return {
+        code: ResponseSpec(
+            data_container=ErrorBody, description=_MEANINGS[code], generate_examples=False
+        )
+        for code in codes
+    }
+
+
+def error_response(
+    status_code: int, error: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> Response[ErrorBody]:
+    return Response(ErrorBody(error=error, detail=detail), status_code=status_code, headers=headers)
 
 
 def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
@@ -53,7 +79,8 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
     if isinstance(exc, ValidationException):
         # Litestar's extra lists the offending fields ({"key", "message", "source"}).
         return error_response(422, "invalid_input", exc.extra or exc.detail)
-    return error_response(status, _CODES.get(status, "error"), exc.detail)
+    # Keeps what Litestar set, such as Allow on a 405.
+    return error_response(status, _CODES.get(status, "error"), exc.detail, exc.headers)
 
 
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:

@@ -6,6 +6,7 @@ import httpx
 import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -30,7 +31,11 @@ class HealthController(Controller):
     async def health(self) -> Health:
         return Health(status="ok")
 
-    @get("/ready", summary="PostgREST answers through the gateway (503 with the reason if not)")
+    @get(
+        "/ready",
+        summary="PostgREST answers through the gateway (503 with the reason if not)",
+        responses={503: ResponseSpec(data_container=Readiness, description="Not ready, and why")},
+    )
     async def ready(self, clients: NamedDependency[Clients]) -> Response[Readiness]:
         reason = await probe_rest(clients)
         if reason is None:

@@ -13,6 +13,7 @@ from postgrest import AsyncPostgrestClient
 
 from service.api.agent import (
     AGENT_DEPENDENCIES,
+    AGENT_ERRORS,
     AGENT_EXCEPTION_HANDLERS,
     BEARER_SECURITY,
     not_found,
@@ -35,6 +36,7 @@ class MessageController(Controller):
 
     @get(
         "/{message_id:uuid}/media",
+        responses=AGENT_ERRORS,
         summary="Stream a message's media",
         description=(
             "Received media is fetched through 360dialog with the channel's key and streamed "

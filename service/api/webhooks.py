@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from service.api.errors import ApiError
+from service.api.errors import ApiError, documented
 from service.clients import Clients
 from service.ingest.ingress import Outcome, WebhookIngress
 from service.repositories import channels as channels_repo
@@ -27,6 +27,7 @@ class WebhookController(Controller):
 
     @post(
         "",
+        responses=documented(400, 401, 413, 503),
         status_code=HTTP_200_OK,
         summary="Receive a WhatsApp webhook delivery (360dialog or Meta)",
         description=(
@@ -51,6 +52,7 @@ class WebhookController(Controller):
 
     @get(
         "",
+        responses=documented(403),
         summary="Meta-direct subscription handshake",
         description="Echoes hub.challenge when hub.verify_token matches an active channel.",
         media_type="text/plain",
