@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 
 from supabase import AsyncClient
 
+from service.cache import TtlCache
 from service.repositories import channels as channels_repo
 from service.repositories.channels import ChannelAuth
 
@@ -31,9 +32,7 @@ class ChannelDirectory:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._entries: dict[str, tuple[float, ChannelAuth | None]] = {}
+        self._cache: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
         self._lock = asyncio.Lock()
 
     async def lookup(self, phone_number_ids: Iterable[str]) -> dict[str, ChannelAuth | None]:
@@ -48,10 +47,9 @@ class ChannelDirectory:
                         c.phone_number_id: c
                         for c in await channels_repo.fetch_auth(self._db, missing)
                     }
-                    expires = self._clock() + self._ttl
                     for pid in missing:
                         channel = fetched.get(pid)
-                        self._entries[pid] = (expires, channel)
+                        self._cache.put(pid, channel)
                         found[pid] = channel
         return found
 
@@ -59,27 +57,25 @@ class ChannelDirectory:
         """For deliveries that name no phone number (account-level fields)."""
         if not secret:
             return {}
-        digest = hashlib.sha256(secret.encode()).hexdigest()
+        digest = channels_repo.hash_webhook_secret(secret)
         key = f"secret:{digest}"
-        entry = self._entries.get(key)
-        if entry is None or entry[0] <= self._clock():
+        hit, channel = self._cache.get(key)
+        if not hit:
             rows = await channels_repo.fetch_auth_by_secret_hash(self._db, digest)
-            entry = (self._clock() + self._ttl, rows[0] if len(rows) == 1 else None)
-            self._entries[key] = entry
-        channel = entry[1]
+            channel = rows[0] if len(rows) == 1 else None
+            self._cache.put(key, channel)
         return {channel.phone_number_id: channel} if channel else {}
 
     def forget(self) -> None:
-        self._entries.clear()
+        self._cache.clear()
 
     def _cached(self, ids: Iterable[str]) -> tuple[dict[str, ChannelAuth | None], set[str]]:
-        now = self._clock()
         found: dict[str, ChannelAuth | None] = {}
         missing: set[str] = set()
         for pid in ids:
-            entry = self._entries.get(pid)
-            if entry is not None and entry[0] > now:
-                found[pid] = entry[1]
+            hit, channel = self._cache.get(pid)
+            if hit:
+                found[pid] = channel
             else:
                 missing.add(pid)
         return found, missing
@@ -88,7 +84,7 @@ class ChannelDirectory:
 def secret_matches(channel: ChannelAuth, secret: str | None) -> bool:
     if not secret or not channel.webhook_secret_hash:
         return False
-    presented = hashlib.sha256(secret.encode()).hexdigest()
+    presented = channels_repo.hash_webhook_secret(secret)
     return hmac.compare_digest(presented, channel.webhook_secret_hash)
 
 

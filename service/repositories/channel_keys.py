@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable
 
 from supabase import AsyncClient
 
+from service.cache import TtlCache
 from service.repositories import channels as channels_repo
 from service.repositories.channels import ChannelKey
 
 
 class ChannelKeys:
-    __slots__ = ("__weakref__", "_clock", "_entries", "_fetch", "_lock", "_ttl")
+    __slots__ = ("__weakref__", "_cache", "_fetch", "_lock")
 
     def __init__(
         self,
@@ -35,28 +36,26 @@ class ChannelKeys:
             return await channels_repo.fetch_key(service_db, phone_number_id)
 
         self._fetch: Callable[[str], Awaitable[ChannelKey | None]] = fetch
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._entries: dict[str, tuple[float, str | None]] = {}
+        self._cache: TtlCache[str, str | None] = TtlCache(ttl_seconds, clock)
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
-        return f"ChannelKeys(cached={len(self._entries)})"
+        return f"ChannelKeys(cached={len(self._cache)})"
 
     async def api_key_for(self, phone_number_id: str) -> str | None:
         """The channel's D360-API-KEY (cached for a minute); None for an unknown channel."""
-        entry = self._entries.get(phone_number_id)
-        if entry is not None and entry[0] > self._clock():
-            return entry[1]
+        hit, key = self._cache.get(phone_number_id)
+        if hit:
+            return key
         async with self._lock:
-            entry = self._entries.get(phone_number_id)
-            if entry is not None and entry[0] > self._clock():
-                return entry[1]
+            hit, key = self._cache.get(phone_number_id)
+            if hit:
+                return key
             found = await self._fetch(phone_number_id)
             key = found.api_key if found is not None else None
-            self._entries[phone_number_id] = (self._clock() + self._ttl, key)
+            self._cache.put(phone_number_id, key)
             return key
 
     def forget(self, phone_number_id: str) -> None:
         """Drop a cached key (360dialog refused it: it may have been rotated)."""
-        self._entries.pop(phone_number_id, None)
+        self._cache.forget(phone_number_id)

@@ -14,9 +14,8 @@ from pytest_httpx import HTTPXMock
 from service import cli
 from service.clients import Clients
 from service.settings import Settings
+from tests.support.inbox import WORKSPACE_B
 from tests.support.rows import rows
-
-WORKSPACE_B = "22222222-2222-4222-8222-222222222222"
 
 
 async def run(argv: list[str], settings: Settings) -> tuple[int, str]:

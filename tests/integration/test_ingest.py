@@ -32,6 +32,8 @@ from tests.support.inbox import (
     CHANNEL_B,
     SECRET_A,
     SECRET_B,
+    WORKSPACE_A,
+    WORKSPACE_B,
     deliver,
     drain,
     fixture_bytes,
@@ -51,9 +53,6 @@ from tests.support.payloads import (
 )
 from tests.support.rows import rows
 from tests.support.stack import psql
-
-WORKSPACE_A = "11111111-1111-4111-8111-111111111111"
-WORKSPACE_B = "22222222-2222-4222-8222-222222222222"
 
 
 def raw(payload: dict[str, Any]) -> bytes:

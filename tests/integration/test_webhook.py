@@ -23,6 +23,7 @@ from tests.support.inbox import (
     CHANNEL_B,
     SECRET_A,
     SECRET_B,
+    WORKSPACE_A,
     deliver,
     drain,
     fixture_bytes,
@@ -31,8 +32,6 @@ from tests.support.inbox import (
 from tests.support.payloads import new_phone, text_payload
 from tests.support.rows import rows
 from tests.support.stack import psql
-
-WORKSPACE_A = "11111111-1111-4111-8111-111111111111"
 
 
 async def stored_bodies(clients: Clients, body: bytes) -> int:

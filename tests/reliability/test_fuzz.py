@@ -19,8 +19,9 @@ from service.ingest.normalize import normalize_event
 from service.repositories.inbox import ClaimedEvent
 from service.whatsapp.payloads import InvalidPayload, decode_webhook
 from tests.support.inbox import CHANNEL_A, SECRET_A
+from tests.support.inbox import WORKSPACE_A as SEEDED_WORKSPACE_A
 
-WORKSPACE_A = uuid.UUID("11111111-1111-4111-8111-111111111111")
+WORKSPACE_A = uuid.UUID(SEEDED_WORKSPACE_A)
 
 json_values = st.recursive(
     st.none()

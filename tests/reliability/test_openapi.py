@@ -17,10 +17,9 @@ from service.app import create_app
 from service.settings import Settings
 from service.tokens import mint_access_token
 from tests.support.fake360 import fake_360dialog
+from tests.support.inbox import AGENT_A
 from tests.support.processes import ServiceProcess, free_port_block
 from tests.support.stack import load_stack_env
-
-AGENT_A = "a0000000-0000-4000-8000-0000000000a1"  # seeded member of workspace A
 
 # The document the running service serves at /schema/openapi.json; building
 # the app opens no connection.

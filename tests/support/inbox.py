@@ -18,6 +18,9 @@ from tests.support.stack import psql
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "webhooks"
 
 # From supabase/seed.sql.
+WORKSPACE_A = "11111111-1111-4111-8111-111111111111"
+WORKSPACE_B = "22222222-2222-4222-8222-222222222222"
+AGENT_A = "a0000000-0000-4000-8000-0000000000a1"  # a member of workspace A
 CHANNEL_A = "100000000000001"
 CHANNEL_B = "100000000000002"
 SECRET_A = "demo-secret-a"
