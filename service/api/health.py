@@ -56,6 +56,14 @@ async def probe_rest(clients: Clients) -> str | None:
         )
     except httpx.HTTPError as exc:
         return f"gateway unreachable: {type(exc).__name__}"
-    if response.status_code != HTTP_200_OK:
-        return f"PostgREST answered {response.status_code}"
-    return None
+    if response.status_code == HTTP_200_OK:
+        return None
+    return _WHY.get(response.status_code, f"PostgREST answered {response.status_code}")
+
+
+# What the Supabase gateway's answers mean for the webhook: it cannot store.
+_WHY = {
+    502: "the gateway cannot reach PostgREST (502)",
+    504: "the gateway timed out waiting for PostgREST (504)",
+    503: "PostgREST cannot reach Postgres (503)",
+}
