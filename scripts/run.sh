@@ -15,6 +15,15 @@ PORT="${PORT:-8000}"
 set +a
 
 pids=()
+# No 360dialog configured: replies and media go to a loopback stand-in, so the
+# README's session works offline. Set D360_BASE_URL in .env for the real one.
+if [ -z "${D360_BASE_URL:-}" ]; then
+    D360_BASE_URL="http://127.0.0.1:$((PORT + 1))"
+    export D360_BASE_URL
+    uv run --frozen python scripts/fake360.py --port "$((PORT + 1))" &
+    pids+=($!)
+    echo "360dialog: fake on $D360_BASE_URL (set D360_BASE_URL in .env for the real API)" >&2
+fi
 stop() {
     trap - INT TERM EXIT
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

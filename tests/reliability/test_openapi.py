@@ -13,10 +13,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance
 
+from scripts.fake360 import fake_360dialog
 from service.app import create_app
 from service.settings import Settings
 from service.tokens import mint_access_token
-from tests.support.fake360 import fake_360dialog
 from tests.support.inbox import AGENT_A
 from tests.support.processes import ServiceProcess, free_port_block
 from tests.support.stack import load_stack_env
@@ -29,7 +29,7 @@ schema = schemathesis.openapi.from_dict(msgspec.to_builtins(_document.to_schema(
 
 @pytest.fixture(scope="module")
 def running_api(stack_env: dict[str, str]) -> Iterator[ServiceProcess]:
-    with fake_360dialog() as d360_url:
+    with fake_360dialog(free_port_block(1, 59000)) as d360_url:
         process = ServiceProcess(
             "api", {**stack_env, "D360_BASE_URL": d360_url}, port=free_port_block(1, 58200)
         )

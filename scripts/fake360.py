@@ -1,0 +1,101 @@
+"""A stand-in for 360dialog on loopback: `make run` uses it when no D360_BASE_URL is set,
+and tests that run the API as a real process use it too. Nothing leaves the machine.
+
+    python scripts/fake360.py --port 8001
+
+Sends are accepted with a fresh wamid and printed; media ids resolve to a
+lookaside URL (which the client rewrites to this host, as with 360dialog) that
+serves a small placeholder image; anything else answers Meta's error shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+
+# A 1x1 GIF: enough for a browser to show "an image arrived".
+PLACEHOLDER = bytes.fromhex(
+    "47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b"
+)
+
+
+async def _messages(request: web.Request) -> web.Response:
+    body = await request.json()
+    if body.get("status") == "read":
+        return web.json_response({"success": True})
+    to = str(body.get("to", ""))
+    wamid = f"wamid.FAKE{uuid.uuid4().hex}"
+    print(f"fake 360dialog: {body.get('type')} to {to} -> {wamid}", flush=True)
+    return web.json_response(
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to.removeprefix("+")}],
+            "messages": [{"id": wamid}],
+        }
+    )
+
+
+async def _media_info(request: web.Request) -> web.Response:
+    media_id = request.match_info["media_id"]
+    return web.json_response(
+        {
+            "messaging_product": "whatsapp",
+            "id": media_id,
+            "url": f"https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid={media_id}",
+            "mime_type": "image/gif",
+            "file_size": len(PLACEHOLDER),
+        }
+    )
+
+
+async def _media_bytes(_: web.Request) -> web.Response:
+    return web.Response(body=PLACEHOLDER, content_type="image/gif")
+
+
+async def _unknown(_: web.Request) -> web.Response:
+    error = {"code": 100, "message": "Unsupported request (fake 360dialog)"}
+    return web.json_response({"error": error}, status=400)
+
+
+def make_app() -> web.Application:
+    app = web.Application()
+    app.router.add_post("/messages", _messages)
+    app.router.add_get("/whatsapp_business/attachments/", _media_bytes)
+    app.router.add_get(r"/{media_id:[0-9]+}", _media_info)
+    app.router.add_route("*", "/{tail:.*}", _unknown)
+    return app
+
+
+@contextmanager
+def fake_360dialog(port: int) -> Iterator[str]:
+    """Serves in a background thread until the block ends; yields its base URL."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(make_app())
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8001)
+    args = parser.parse_args()
+    web.run_app(make_app(), host="127.0.0.1", port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
