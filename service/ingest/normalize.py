@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import cast
 
 from service.repositories.inbox import (
     ClaimedEvent,
@@ -32,14 +33,34 @@ class UnroutableMessage(ValueError):
 
 
 def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
-    if unix_seconds is None or unix_seconds == "":
+    """WhatsApp's send time; when it is missing or unreadable, when we received it."""
+    try:
+        return datetime.fromtimestamp(int(unix_seconds or ""), tz=UTC)
+    except (ValueError, OverflowError, OSError):
         return fallback
-    return datetime.fromtimestamp(int(unix_seconds), tz=UTC)
+
+
+def without_nul(value: object) -> object:
+    """Postgres text and jsonb cannot hold U+0000; WhatsApp text can carry it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None) -> IngestBatch:
-    """Every entry, change, message and status of the delivery; raises on a poison event."""
+    """Every entry, change, message and status of the delivery.
+
+    Raises only when the event as a whole cannot be read; a message that cannot
+    be filed is listed in `problems` and the rest of the delivery still lands.
+    """
     now = received_at or datetime.now(tz=UTC)
+    if not event.phone_number_id:
+        # Its channel was deleted: nothing says which entries are whose any more.
+        raise UnroutableMessage(f"event {event.id}: its channel no longer exists")
     payload = decode_webhook(event.body.encode())
     batch = IngestBatch(event_ids=[event.id])
     for entry in payload.entry:
@@ -47,7 +68,7 @@ def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None)
             value = change.value
             if change.field != "messages" or value is None or value.metadata is None:
                 continue
-            if event.phone_number_id and value.metadata.phone_number_id != event.phone_number_id:
+            if value.metadata.phone_number_id != event.phone_number_id:
                 log.warning(
                     "event %s: ignoring entry for foreign phone_number_id %s",
                     event.id,
@@ -79,7 +100,13 @@ def _sender(message: IncomingMessage, value: WebhookValue) -> str:
 def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now: datetime) -> None:
     assert value.metadata is not None
     for message in value.messages or []:
-        sender = _sender(message, value)
+        try:
+            sender = _sender(message, value)
+        except UnroutableMessage as exc:
+            # The rest of the delivery still lands; the event then stays
+            # visible as failed for this one (see Worker).
+            batch.problems.append(str(exc))
+            continue
         sent_at = instant(message.timestamp, now)
         if message.type == "reaction" and message.reaction is not None:
             batch.reactions.append(
@@ -93,7 +120,7 @@ def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now:
                 )
             )
             continue
-        content = message_content(message)
+        content = cast(dict[str, object], without_nul(message_content(message)))
         batch.messages.append(
             InboundMessageRow(
                 workspace_id=event.workspace_id,

@@ -58,6 +58,7 @@ class Worker:
         try:
             await inbox.ingest(self._db, merged)
             report.ingested += len(ready)
+            await self._report_problems(ready)
         except Exception as exc:
             if len(ready) == 1:
                 await self._fail(ready[0][0], exc)
@@ -69,6 +70,7 @@ class Worker:
                 try:
                     await inbox.ingest(self._db, batch)
                     report.ingested += 1
+                    await self._report_problems([(event, batch)])
                 except Exception as single_exc:
                     await self._fail(event, single_exc)
                     report.failed += 1
@@ -101,6 +103,19 @@ class Worker:
                 continue
             if report.claimed == 0:
                 await _wait(stop, self._settings.worker_idle_poll_seconds)
+
+    async def _report_problems(self, ingested: list[tuple[ClaimedEvent, IngestBatch]]) -> None:
+        """Events whose other rows landed but some messages could not be filed.
+
+        Retrying cannot help (the payload is what it is), so they go straight
+        to the dead letters, where an operator sees them and can replay them
+        after a fix; replaying is safe because every row is idempotent.
+        """
+        for event, batch in ingested:
+            if batch.problems:
+                error = "; ".join(batch.problems)[:2000]
+                await inbox.fail(self._db, event.id, error, max_attempts=0)
+                log.warning("event %s stored partly; dead-lettered: %s", event.id, error)
 
     async def _fail(self, event: ClaimedEvent, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]

@@ -74,6 +74,8 @@ class IngestBatch(msgspec.Struct):
     messages: list[InboundMessageRow] = msgspec.field(default_factory=list)
     statuses: list[StatusRow] = msgspec.field(default_factory=list)
     reactions: list[ReactionRow] = msgspec.field(default_factory=list)
+    # Messages of these events that could not be turned into rows (not sent).
+    problems: list[str] = msgspec.field(default_factory=list)
 
     def extend(self, other: IngestBatch) -> None:
         self.event_ids.extend(other.event_ids)

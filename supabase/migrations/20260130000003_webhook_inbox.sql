@@ -56,13 +56,32 @@ grant select, insert, update, delete on public.webhook_events, public.pending_me
 -- Applying statuses and reactions (shared by ingestion and the late-apply trigger)
 -- ---------------------------------------------------------------------------
 
+-- Serializes "is this wamid known? else park" against "this wamid now exists,
+-- apply what is parked": without it, two transactions that each cannot see
+-- the other's uncommitted row would leave a parked update behind for good.
+-- Callers lock first, in a statement of its own, so the statements after it
+-- see what the other transaction committed. Sorted, to avoid deadlocks.
+create function private.lock_wamids(p_wamids text[]) returns void
+    language sql
+    set search_path = ''
+as $$
+    select pg_catalog.pg_advisory_xact_lock(h)
+    from (select distinct pg_catalog.hashtext(w) as h
+          from unnest(p_wamids) w where w is not null order by 1) hashes
+$$;
+
 -- p_rows: [{workspace_id, wamid, status, timestamp, error_code, error_message}]
 -- Applies the strongest status per wamid; parks the ones whose message is
 -- unknown. Returns {applied, parked}.
 create function private.apply_message_statuses(p_rows jsonb) returns jsonb
-    language sql
+    language plpgsql
     set search_path = ''
 as $$
+declare
+    v_result jsonb;
+begin
+    perform private.lock_wamids(array(
+        select r ->> 'wamid' from jsonb_array_elements(coalesce(p_rows, '[]')) r));
     with input as (
         select distinct on (r.workspace_id, r.wamid) r.*
         from jsonb_to_recordset(coalesce(p_rows, '[]')) as r(
@@ -94,6 +113,9 @@ as $$
     select jsonb_build_object(
         'applied', (select count(*) from updated),
         'parked', (select count(*) from parked))
+    into v_result;
+    return v_result;
+end;
 $$;
 
 -- p_rows: [{workspace_id, target_wamid, wamid, sender, emoji, timestamp}]
@@ -106,6 +128,8 @@ declare
     v_applied integer;
     v_parked integer;
 begin
+    perform private.lock_wamids(array(
+        select r ->> 'target_wamid' from jsonb_array_elements(coalesce(p_rows, '[]')) r));
     with input as (
         select distinct on (r.workspace_id, r.target_wamid) r.*
         from jsonb_to_recordset(coalesce(p_rows, '[]')) as r(
@@ -198,6 +222,7 @@ begin
     from new_messages n
     where n.wamid is not null;
     if v_wamids is not null then
+        perform private.lock_wamids(v_wamids);
         perform private.apply_pending_updates(v_wamids);
     end if;
     return null;
@@ -210,6 +235,7 @@ create function private.apply_pending_on_wamid() returns trigger
     set search_path = ''
 as $$
 begin
+    perform private.lock_wamids(array[new.wamid]);
     perform private.apply_pending_updates(array[new.wamid]);
     return null;
 end;
@@ -302,6 +328,13 @@ declare
     v_statuses jsonb;
     v_reactions jsonb;
 begin
+    -- All of the batch's wamids at once and in order; the triggers and apply
+    -- functions below take them again, which is free for the holder.
+    perform private.lock_wamids(
+        array(select m ->> 'wamid' from jsonb_array_elements(coalesce(p_messages, '[]')) m)
+        || array(select s ->> 'wamid' from jsonb_array_elements(coalesce(p_statuses, '[]')) s)
+        || array(select r ->> 'target_wamid'
+                 from jsonb_array_elements(coalesce(p_reactions, '[]')) r));
     if jsonb_array_length(coalesce(p_messages, '[]')) > 0 then
         -- Find or create, race free on the unique (workspace_id, phone); sorted
         -- so concurrent batches lock conversations in the same order.
@@ -410,6 +443,7 @@ revoke execute on function
     private.apply_message_reactions(jsonb),
     private.apply_pending_updates(text[]),
     private.inbound_message_rows(jsonb),
+    private.lock_wamids(text[]),
     private.apply_pending_on_insert(),
     private.apply_pending_on_wamid()
 from public, anon, authenticated;
@@ -424,5 +458,6 @@ grant execute on function
     private.apply_message_statuses(jsonb),
     private.apply_message_reactions(jsonb),
     private.apply_pending_updates(text[]),
-    private.inbound_message_rows(jsonb)
+    private.inbound_message_rows(jsonb),
+    private.lock_wamids(text[])
 to service_role;

@@ -216,6 +216,41 @@ async def test_reply_context_forwarded_and_unsupported_are_kept(
     assert placeholder["content"]["errors"][0]["code"] == 131051
 
 
+async def test_one_unfileable_message_does_not_hold_back_the_rest_of_its_delivery(
+    api: AsyncTestClient[Litestar], clients: Clients, settings: Settings
+) -> None:
+    sender = new_phone()
+    good = text_message(sender, "llega")
+    nul = text_message(sender, "con\u0000nulo")
+    odd_time = text_message(sender, "hora rara", timestamp="not-a-number")
+    nameless = {"id": new_wamid(), "timestamp": unix(), "type": "text", "text": {"body": "¿?"}}
+    payload = messages_payload(CHANNEL_A, sender, [good, nul, odd_time])
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"].append(nameless)
+    value["contacts"] = []  # the nameless one has no wa_id anywhere
+    assert await deliver(api, raw(payload)) == 200
+    await drain(clients, settings)
+
+    assert (await message(clients, good["id"]))["content"]["body"] == "llega"
+    assert (await message(clients, nul["id"]))["content"]["body"] == "connulo"
+    assert (await message(clients, odd_time["id"]))["content"]["body"] == "hora rara"
+    event = rows(
+        await clients.service_db.table("webhook_events")
+        .select("status,last_error")
+        .like("body", f"%{nameless['id']}%")
+        .execute()
+    )
+    # Stored partly and kept for an operator, not retried for nothing.
+    assert event[0]["status"] == "dead"
+    assert "no phone number" in event[0]["last_error"]
+    assert not rows(
+        await clients.service_db.table("messages")
+        .select("id")
+        .eq("wamid", nameless["id"])
+        .execute()
+    )
+
+
 async def test_unicode_survives_byte_for_byte(
     api: AsyncTestClient[Litestar], clients: Clients, settings: Settings
 ) -> None:

@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
@@ -16,10 +17,13 @@ from postgrest.types import CountMethod
 
 from service.clients import Clients
 from service.ingest.normalize import normalize_event
+from service.ingest.worker import Worker
 from service.repositories.inbox import ClaimedEvent
+from service.settings import Settings
 from service.whatsapp.payloads import InvalidPayload, decode_webhook
 from tests.support.inbox import CHANNEL_A, SECRET_A
 from tests.support.inbox import WORKSPACE_A as SEEDED_WORKSPACE_A
+from tests.support.rows import rows
 
 WORKSPACE_A = uuid.UUID(SEEDED_WORKSPACE_A)
 
@@ -174,3 +178,33 @@ async def test_endpoint_stores_every_valid_generated_payload(
 
     assert response.status_code == 200
     assert await stored(clients, body) == 1
+
+
+@pytest.fixture
+def app_settings(settings: Settings) -> Settings:
+    # `settings` is hypothesis's decorator in this module.
+    return settings
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(payload=payloads())
+async def test_worker_files_every_valid_generated_message(
+    api: AsyncTestClient[Litestar],
+    clients: Clients,
+    app_settings: Settings,
+    payload: dict[str, Any],
+) -> None:
+    body = json.dumps(payload).encode()
+    assert (
+        await api.post(
+            "/api/webhooks/whatsapp", content=body, headers={"X-Webhook-Secret": SECRET_A}
+        )
+    ).status_code == 200
+    await Worker(clients.service_db, app_settings).drain()
+
+    sent = payload["entry"][0]["changes"][0]["value"]["messages"]
+    expected = {m["id"] for m in sent if m["type"] != "reaction"}
+    query = clients.service_db.table("messages").select("wamid").in_("wamid", sorted(expected))
+    assert {r["wamid"] for r in rows(await query.execute())} == expected
