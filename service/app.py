@@ -11,7 +11,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
 
-from service.api.agent import OPENAPI_COMPONENTS
+from service.api.agent import OPENAPI_COMPONENTS, build_agent_services
 from service.api.conversations import ConversationController
 from service.api.errors import handle_http_exception, handle_unexpected
 from service.api.health import HealthController
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ingress.start()
             app.state.clients = clients
             app.state.webhook = ingress
+            app.state.agent_services = build_agent_services(clients)
             try:
                 yield
             finally:

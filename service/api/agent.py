@@ -12,6 +12,8 @@ import base64
 import binascii
 import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +29,7 @@ from service.api.auth import AuthUser, TokenVerifier, authenticate
 from service.api.errors import ApiError, ErrorBody, documented, error_response
 from service.clients import Clients
 from service.repositories.channel_keys import ChannelKeys
-from service.settings import Settings
+from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
 
 log = logging.getLogger(__name__)
@@ -49,63 +51,69 @@ OPENAPI_COMPONENTS = Components(
 )
 
 
-def _clients(state: State) -> Clients:
-    clients: Clients = state.clients
-    return clients
+@dataclass(frozen=True, slots=True)
+class AgentServices:
+    """What agent endpoints may use besides the caller's own PostgREST client.
+
+    Built once in the app lifespan (they hold caches: JWKS, channel keys).
+    """
+
+    verifier: TokenVerifier
+    keys: ChannelKeys
+    ledger: SendLedger
+    d360: D360Client
+    user_db: Callable[[str], AsyncPostgrestClient]
 
 
-def _settings(state: State) -> Settings:
-    settings: Settings = state.settings
-    return settings
-
-
-# Built on first use and kept on the app state: they hold caches (JWKS, keys).
-def _verifier(state: State) -> TokenVerifier:
-    verifier: TokenVerifier | None = state.get("agent_token_verifier")
-    if verifier is None:
-        settings = _settings(state)
-        verifier = TokenVerifier(
+def build_agent_services(clients: Clients) -> AgentServices:
+    settings = clients.settings
+    return AgentServices(
+        verifier=TokenVerifier(
             jwt_secret=settings.supabase_jwt_secret,
             jwks_url=settings.supabase_jwks_url,
-            http=_clients(state).db_http,
-        )
-        state.agent_token_verifier = verifier
-    return verifier
+            http=clients.db_http,
+        ),
+        keys=ChannelKeys(clients.service_db),
+        ledger=SendLedger(clients.service_db),
+        d360=D360Client(
+            clients.d360_http,
+            base_url=settings.d360_base_url,
+            timeout=settings.http_timeout_seconds,
+        ),
+        user_db=clients.user_db,
+    )
+
+
+def _services(state: State) -> AgentServices:
+    services: AgentServices = state.agent_services
+    return services
 
 
 async def provide_agent(request: Request[Any, Any, Any], state: State) -> AuthUser:
-    return await authenticate(_verifier(state), request.headers.get("authorization"))
+    return await authenticate(_services(state).verifier, request.headers.get("authorization"))
 
 
 def provide_user_db(state: State, agent: NamedDependency[AuthUser]) -> AsyncPostgrestClient:
-    return _clients(state).user_db(agent.token)
+    return _services(state).user_db(agent.token)
 
 
 def provide_channel_keys(state: State) -> ChannelKeys:
-    keys: ChannelKeys | None = state.get("agent_channel_keys")
-    if keys is None:
-        keys = ChannelKeys(_clients(state).service_db)
-        state.agent_channel_keys = keys
-    return keys
+    return _services(state).keys
+
+
+def provide_send_ledger(state: State) -> SendLedger:
+    return _services(state).ledger
 
 
 def provide_d360(state: State) -> D360Client:
-    d360: D360Client | None = state.get("agent_d360")
-    if d360 is None:
-        settings = _settings(state)
-        d360 = D360Client(
-            _clients(state).d360_http,
-            base_url=settings.d360_base_url,
-            timeout=settings.http_timeout_seconds,
-        )
-        state.agent_d360 = d360
-    return d360
+    return _services(state).d360
 
 
 AGENT_DEPENDENCIES: dict[str, Provide] = {
     "agent": Provide(provide_agent),
     "user_db": Provide(provide_user_db, sync_to_thread=False),
     "channel_keys": Provide(provide_channel_keys, sync_to_thread=False),
+    "send_ledger": Provide(provide_send_ledger, sync_to_thread=False),
     "d360": Provide(provide_d360, sync_to_thread=False),
 }
 

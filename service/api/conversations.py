@@ -40,6 +40,7 @@ from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.conversations import ConversationDetailsRow, ConversationFilters
+from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
 
 
@@ -216,6 +217,7 @@ class ConversationController(Controller):
         agent: NamedDependency[AuthUser],
         user_db: NamedDependency[AsyncPostgrestClient],
         channel_keys: NamedDependency[ChannelKeys],
+        send_ledger: NamedDependency[SendLedger],
         d360: NamedDependency[D360Client],
         conversation_id: FromPath[uuid.UUID],
         data: JSONBody[SendMessageBody],
@@ -227,6 +229,7 @@ class ConversationController(Controller):
         return await send_reply(
             db=user_db,
             keys=channel_keys,
+            ledger=send_ledger,
             d360=d360,
             agent=agent,
             conversation=conversation,

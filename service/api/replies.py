@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ from service.repositories import messages as messages_repo
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.conversations import ConversationRow
 from service.repositories.messages import Message, NewOutbound
+from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
 from service.whatsapp.domain import (
     MediaContent,
@@ -154,6 +156,7 @@ async def send_reply(
     *,
     db: AsyncPostgrestClient,
     keys: ChannelKeys,
+    ledger: SendLedger,
     d360: D360Client,
     agent: AuthUser,
     conversation: ConversationRow,
@@ -217,7 +220,7 @@ async def send_reply(
     # Once the message is stored, finish even if the client goes away: an
     # abandoned send would stay `pending` and block its key forever.
     task = asyncio.ensure_future(
-        _deliver(db, keys, d360, api_key, channel.phone_number_id, pending, params)
+        _deliver(ledger, keys, d360, api_key, channel.phone_number_id, pending, params)
     )
     message = await asyncio.shield(task)
     if message.status == "failed":
@@ -226,7 +229,7 @@ async def send_reply(
 
 
 async def _deliver(
-    db: AsyncPostgrestClient,
+    ledger: SendLedger,
     keys: ChannelKeys,
     d360: D360Client,
     api_key: str,
@@ -241,13 +244,22 @@ async def _deliver(
             keys.forget(phone_number_id)
         code, reason = _failure(exc)
         log.warning("send of message %s failed: %s", pending.id, reason)
-        failed = await messages_repo.record_send(
-            db, pending.id, status="failed", at=now_utc(), error_code=code, error_message=reason
+        failed = await ledger.record(
+            pending.id,
+            sent_by=pending_sender(pending),
+            status="failed",
+            at=now_utc(),
+            error_code=code,
+            error_message=reason,
         )
         return failed or pending
     try:
-        stored = await messages_repo.record_send(
-            db, pending.id, status="sent", at=now_utc(), wamid=sent.message_id
+        stored = await ledger.record(
+            pending.id,
+            sent_by=pending_sender(pending),
+            status="sent",
+            at=now_utc(),
+            wamid=sent.message_id,
         )
     except Exception:
         log.exception(
@@ -255,6 +267,11 @@ async def _deliver(
         )
         raise
     return stored or pending
+
+
+def pending_sender(pending: Message) -> uuid.UUID:
+    assert pending.sent_by is not None, "an agent's reply always has its sender"
+    return pending.sent_by
 
 
 def _failure(exc: D360Exception) -> tuple[int | None, str]:

@@ -143,6 +143,7 @@ async def record_send(
     db: AsyncPostgrestClient,
     message_id: uuid.UUID,
     *,
+    sent_by: uuid.UUID,
     status: Literal["sent", "failed"],
     at: datetime,
     wamid: str | None = None,
@@ -155,5 +156,13 @@ async def record_send(
     if status == "failed":
         values["error_code"] = error_code
         values["error_message"] = error_message
-    result = await db.table("messages").update(values).eq("id", str(message_id)).execute()
+    result = await (
+        db.table("messages")
+        .update(values)
+        .eq("id", str(message_id))
+        .eq("sent_by", str(sent_by))
+        .eq("direction", "outbound")
+        .eq("status", "pending")
+        .execute()
+    )
     return _one(result.data)

@@ -309,18 +309,9 @@ create policy messages_insert on public.messages for insert to authenticated
         and wamid is null
         and sent_by = (select auth.uid())
     );
--- ...and record how their own send went (the status trigger still applies).
-create policy messages_update on public.messages for update to authenticated
-    using (
-        workspace_id in (select private.my_workspaces())
-        and direction = 'outbound'
-        and sent_by = (select auth.uid())
-    )
-    with check (
-        workspace_id in (select private.my_workspaces())
-        and direction = 'outbound'
-        and sent_by = (select auth.uid())
-    );
+-- No UPDATE for agents: what WhatsApp answered to a reply (wamid, status,
+-- error) is written by the service role, so an agent cannot forge a delivery
+-- state or claim a wamid through the Data API.
 
 grant select on public.conversations, public.messages to authenticated;
 grant update (is_read, unread_count, status, assigned_to, contact_id) on public.conversations to authenticated;
@@ -329,7 +320,6 @@ grant update (is_read, unread_count, status, assigned_to, contact_id) on public.
 grant insert (conversation_id, workspace_id, direction, type, content, status, sent_by,
               idempotency_key, media_url, media_mime_type, media_filename)
     on public.messages to authenticated;
-grant update (wamid, status, status_timestamp, error_code, error_message) on public.messages to authenticated;
 grant select, insert, update, delete on public.conversations, public.messages to service_role;
 
 -- ---------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""The one door through which the outcome of an agent's reply is written.
+
+The agent stores the reply as `pending` with their own token (RLS decides
+whether they may). What 360dialog answered is bookkeeping, not an agent's
+action: it is written here with the service role, so it cannot be lost to a
+token that expired during the send, and agents get no UPDATE on messages at
+all (they cannot forge a wamid or a delivery state through the Data API).
+It only ever moves the sender's own outbound message out of `pending`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime
+from typing import Literal
+
+import httpx
+from postgrest import APIError
+from supabase import AsyncClient
+
+from service.repositories import messages as messages_repo
+from service.repositories.messages import Message
+
+log = logging.getLogger(__name__)
+
+_ATTEMPTS = (0.0, 0.2, 1.0, 3.0)  # seconds before each try
+
+
+class SendLedger:
+    __slots__ = ("_db",)
+
+    def __init__(self, service_db: AsyncClient) -> None:
+        self._db = service_db.postgrest
+
+    def __repr__(self) -> str:
+        return "SendLedger()"
+
+    async def record(
+        self,
+        message_id: uuid.UUID,
+        *,
+        sent_by: uuid.UUID,
+        status: Literal["sent", "failed"],
+        at: datetime,
+        wamid: str | None = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> Message | None:
+        """The stored message, or None if it was not this agent's pending reply.
+
+        A message that left for WhatsApp must not stay `pending` because the
+        database blinked: short outages are retried for a few seconds.
+        """
+        for delay in _ATTEMPTS:
+            await asyncio.sleep(delay)
+            try:
+                return await messages_repo.record_send(
+                    self._db,
+                    message_id,
+                    sent_by=sent_by,
+                    status=status,
+                    at=at,
+                    wamid=wamid,
+                    error_code=error_code,
+                    error_message=error_message,
+                )
+            except (httpx.TransportError, APIError) as exc:
+                last = exc
+                log.warning("recording send of %s failed (%s); retrying", message_id, exc)
+        raise last
