@@ -11,11 +11,21 @@ V = TypeVar("V")
 
 
 class TtlCache(Generic[K, V]):
-    """Entries expire `ttl_seconds` after they were put; misses are values too (None)."""
+    """Entries expire `ttl_seconds` after they were put; misses are values too (None).
 
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    Bounded: forged webhooks naming random channels must not grow it forever.
+    When full, expired entries go first, then the oldest.
+    """
+
+    def __init__(
+        self,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 10_000,
+    ) -> None:
         self._ttl = ttl_seconds
         self._clock = clock
+        self._max = max_entries
         self._entries: dict[K, tuple[float, V]] = {}
 
     def __len__(self) -> int:
@@ -29,7 +39,12 @@ class TtlCache(Generic[K, V]):
         return True, entry[1]
 
     def put(self, key: K, value: V) -> None:
-        self._entries[key] = (self._clock() + self._ttl, value)
+        now = self._clock()
+        if key not in self._entries and len(self._entries) >= self._max:
+            self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
+            if len(self._entries) >= self._max:
+                del self._entries[next(iter(self._entries))]
+        self._entries[key] = (now + self._ttl, value)
 
     def forget(self, key: K) -> None:
         self._entries.pop(key, None)

@@ -41,6 +41,7 @@ class Clients:
                 "Authorization": f"Bearer {access_token}",
             },
             http_client=self.db_http,
+            retry_enabled=False,
         )
 
 
@@ -63,6 +64,9 @@ async def make_service_db(settings: Settings, db_http: httpx.AsyncClient) -> Asy
         headers={"Authorization": f"Bearer {key}"},
         auto_refresh_token=False,
         persist_session=False,
+        # postgrest-py would retry GETs for seconds; a webhook must answer 503
+        # at once instead (360dialog retries), and the worker has its own backoff.
+        postgrest_client_retry=False,
     )
     return await acreate_client(settings.supabase_url, key, options)
 

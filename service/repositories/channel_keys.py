@@ -10,7 +10,6 @@ agent can only cause the use of keys of channels they can see.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,7 +21,7 @@ from service.repositories.channels import ChannelKey
 
 
 class ChannelKeys:
-    __slots__ = ("__weakref__", "_cache", "_fetch", "_lock")
+    __slots__ = ("__weakref__", "_cache", "_fetch")
 
     def __init__(
         self,
@@ -37,7 +36,6 @@ class ChannelKeys:
 
         self._fetch: Callable[[str], Awaitable[ChannelKey | None]] = fetch
         self._cache: TtlCache[str, str | None] = TtlCache(ttl_seconds, clock)
-        self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"ChannelKeys(cached={len(self._cache)})"
@@ -47,14 +45,10 @@ class ChannelKeys:
         hit, key = self._cache.get(phone_number_id)
         if hit:
             return key
-        async with self._lock:
-            hit, key = self._cache.get(phone_number_id)
-            if hit:
-                return key
-            found = await self._fetch(phone_number_id)
-            key = found.api_key if found is not None else None
-            self._cache.put(phone_number_id, key)
-            return key
+        found = await self._fetch(phone_number_id)
+        key = found.api_key if found is not None else None
+        self._cache.put(phone_number_id, key)
+        return key
 
     def forget(self, phone_number_id: str) -> None:
         """Drop a cached key (360dialog refused it: it may have been rotated)."""

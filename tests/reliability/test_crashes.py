@@ -142,7 +142,10 @@ async def test_outages_answer_503_never_200_and_retries_land_once(
             body = json.dumps(text_payload(CHANNEL_A, sender, f"durante {piece}")).encode()
             stack.stop(piece)
             try:
+                started = time.monotonic()
                 assert await post(client, api.url, body) == 503
+                # At once: 360dialog should retry, not wait on us.
+                assert time.monotonic() - started < 1.0
                 assert await post(client, api.url, body) == 503
                 ready = await client.get(f"{api.url}/ready")
                 assert ready.status_code == 503
