@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import uuid
@@ -111,17 +110,21 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.st
 
 def dev_token(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Local stack only: Supabase Auth is not running there to issue tokens."""
-    database_url = os.environ.get("DATABASE_URL")
-    if not database_url or not settings.supabase_jwt_secret:
+    if not settings.database_url or not settings.supabase_jwt_secret:
         print("error: dev-token needs DATABASE_URL and SUPABASE_JWT_SECRET (local stack)", file=out)
         return 2
     result = subprocess.run(  # noqa: S603
-        ["psql", database_url, "-X", "-At", "-v", f"email={args.email}", "-f", "-"],  # noqa: S607
+        ["psql", settings.database_url, "-X", "-At", "-v", f"email={args.email}", "-f", "-"],  # noqa: S607
         input="select id from auth.users where email = :'email';",
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if result.returncode != 0:
+        # Never the command line: it holds the database password.
+        reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
+        print(f"error: could not look the user up: {reason}", file=out)
+        return 1
     user_id = result.stdout.strip()
     if not user_id:
         print(f"error: no user with email {args.email}", file=out)

@@ -20,6 +20,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     supabase_anon_key: str = msgspec.field(default="")
     supabase_jwt_secret: str = ""
     supabase_jwks_url: str = ""
+    # Local stack only (dev-token looks users up in auth.users).
+    database_url: str = ""
     d360_base_url: str = DEFAULT_D360_BASE_URL
     host: str = "127.0.0.1"
     port: int = 8000

@@ -167,8 +167,9 @@ $$;
 
 alter function realtime.topic() owner to supabase_realtime_admin;
 alter function realtime.send(jsonb, text, text, boolean) owner to supabase_realtime_admin;
--- Hosted Supabase lets postgres add policies on realtime.messages (supautils).
-grant supabase_realtime_admin to postgres;
+-- Hosted projects let postgres add policies on realtime.messages through
+-- supautils, but nothing more; granting the owner role here would allow more
+-- than hosted does, so migrations that need it are not supported locally.
 
 -- supabase_realtime publication, owned by postgres --------------------------
 set role postgres;

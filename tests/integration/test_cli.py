@@ -8,6 +8,7 @@ import json
 import uuid
 
 import jwt
+import msgspec
 import pytest
 from pytest_httpx import HTTPXMock
 
@@ -124,9 +125,8 @@ async def test_register_webhook_refuses_a_secret_the_webhook_would_reject(
 
 @pytest.mark.parametrize("email", ["agent-a@example.com", "agent-b@example.com"])
 async def test_dev_token_mints_a_verifiable_token_for_a_seeded_user(
-    settings: Settings, stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, email: str
+    settings: Settings, email: str
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", stack_env["DATABASE_URL"])
     code, out = await run(["dev-token", "--email", email], settings)
 
     assert code == 0
@@ -138,10 +138,20 @@ async def test_dev_token_mints_a_verifiable_token_for_a_seeded_user(
     uuid.UUID(claims["sub"])
 
 
+async def test_dev_token_without_a_database_never_prints_the_password(settings: Settings) -> None:
+    broken = msgspec.structs.replace(
+        settings, database_url="postgresql://postgres:s3cretpw@127.0.0.1:1/postgres"
+    )
+    code, out = await run(["dev-token", "--email", "agent-a@example.com"], broken)
+
+    assert code == 1
+    assert "could not look the user up" in out
+    assert "s3cretpw" not in out
+
+
 async def test_dev_token_for_an_unknown_email_fails(
-    settings: Settings, stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", stack_env["DATABASE_URL"])
     code, out = await run(["dev-token", "--email", "nobody@example.com"], settings)
 
     assert code == 1
