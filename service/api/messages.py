@@ -18,7 +18,7 @@ from service.api.agent import (
     BEARER_SECURITY,
     not_found,
 )
-from service.api.replies import content_disposition, iterate_body, open_media
+from service.api.media import content_disposition, iterate_body, open_media
 from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
 from service.repositories.channel_keys import ChannelKeys

@@ -1,4 +1,4 @@
-"""Replying, read receipts and media: the steps between the agent's database and 360dialog.
+"""Replying and read receipts: the steps between the agent's database and 360dialog.
 
 Sending a reply (idempotent per `Idempotency-Key`, following the IETF
 idempotency-key draft):
@@ -12,10 +12,10 @@ idempotency-key draft):
 3. The message is inserted as the agent (`pending`, `sent_by` = the agent);
    the unique (conversation_id, idempotency_key) index makes a concurrent
    duplicate lose here, before anything is sent.
-4. 360dialog is called with the channel's key; the outcome is stored as the
-   agent: `sent` with the wamid (201), or `failed` with Meta's error code and
-   message (409 `window_closed` for 131047, else 502 `send_failed`; the stored
-   message is in `detail.message`).
+4. 360dialog is called with the channel's key; the outcome is stored through
+   the service-role `SendLedger`: `sent` with the wamid (201), or `failed`
+   with Meta's error code and message (409 `window_closed` for 131047, else
+   502 `send_failed`; the stored message is in `detail.message`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
-import httpx
 import msgspec
 from litestar import Response
 from litestar.background_tasks import BackgroundTask
@@ -42,7 +38,7 @@ from service.api.schemas import SendMessageBody
 from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
 from service.repositories.channel_keys import ChannelKeys
-from service.repositories.conversations import ConversationRow
+from service.repositories.conversations import Conversation
 from service.repositories.messages import Message, NewOutbound
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
@@ -159,7 +155,7 @@ async def send_reply(
     ledger: SendLedger,
     d360: D360Client,
     agent: AuthUser,
-    conversation: ConversationRow,
+    conversation: Conversation,
     body: SendMessageBody,
     idempotency_key: str,
 ) -> Response[Message]:
@@ -292,7 +288,7 @@ async def read_receipt_task(
     db: AsyncPostgrestClient,
     keys: ChannelKeys,
     d360: D360Client,
-    conversation: ConversationRow,
+    conversation: Conversation,
 ) -> BackgroundTask | None:
     """A background task marking the last inbound message read, when the channel wants it.
 
@@ -333,42 +329,3 @@ async def _send_read_receipt(
 
 
 # --- media --------------------------------------------------------------------------------
-
-
-def content_disposition(filename: str) -> str:
-    """`inline` with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    cleaned = filename.replace("\\", "/").rsplit("/", 1)[-1].replace('"', "").strip() or "media"
-    ascii_name = cleaned.encode("ascii", "replace").decode("ascii").replace("?", "_")
-    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
-
-
-async def open_media(
-    d360: D360Client, api_key: str, media_id: str
-) -> tuple[httpx.Response, str | None, AsyncExitStack]:
-    """Looks the media up and opens its download; 404 when 360dialog no longer has it."""
-    stack = AsyncExitStack()
-    try:
-        info = await d360.get_media_url(api_key, media_id)
-        response = await stack.enter_async_context(d360.stream_media(api_key, info.url))
-    except ValueError as exc:
-        await stack.aclose()
-        raise ApiError(404, "media_unavailable", "this media cannot be fetched") from exc
-    except D360Error as exc:
-        await stack.aclose()
-        if exc.status_code in (400, 404, 410):
-            raise ApiError(404, "media_unavailable", "WhatsApp no longer has this media") from exc
-        log.warning("media %s: %s", media_id, exc)
-        raise ApiError(502, "media_fetch_failed", "360dialog did not deliver the media") from exc
-    except D360Exception as exc:
-        await stack.aclose()
-        log.warning("media %s: %s", media_id, exc)
-        raise ApiError(502, "media_fetch_failed", "360dialog did not deliver the media") from exc
-    return response, info.mime_type, stack
-
-
-async def iterate_body(response: httpx.Response, stack: AsyncExitStack) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in response.aiter_bytes():
-            yield chunk
-    finally:
-        await stack.aclose()

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from service.repositories.conversations import ConversationDetailsRow, ConversationRow
+from service.repositories.conversations import Conversation, ConversationDetailsRow
 from service.repositories.messages import Message
 from service.whatsapp.domain import MAX_CAPTION_LENGTH, MAX_TEXT_LENGTH, WindowStatus, window_status
 
@@ -23,12 +23,12 @@ __all__ = [
 ]
 
 
-class ConversationListItem(ConversationRow, frozen=True, kw_only=True):
+class ConversationListItem(Conversation, frozen=True, kw_only=True):
     # The 24h customer service window: open, closing (< 2 h left) or closed.
     window: WindowStatus
 
     @classmethod
-    def build(cls, row: ConversationRow, now: datetime) -> ConversationListItem:
+    def build(cls, row: Conversation, now: datetime) -> ConversationListItem:
         fields = msgspec.structs.asdict(row)
         return cls(**fields, window=window_status(row.last_customer_message_at, now))
 

@@ -30,7 +30,7 @@ class ContactCard(msgspec.Struct, frozen=True):
     tags: list[Tag] = msgspec.field(default_factory=list)
 
 
-class ConversationRow(msgspec.Struct, frozen=True, kw_only=True):
+class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     workspace_id: uuid.UUID
     contact_id: uuid.UUID | None
@@ -48,7 +48,7 @@ class ConversationRow(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-class ConversationDetailsRow(ConversationRow, frozen=True, kw_only=True):
+class ConversationDetailsRow(Conversation, frozen=True, kw_only=True):
     recent_orders_count: int
 
 
@@ -80,7 +80,7 @@ async def list_page(
     *,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
-) -> list[ConversationRow]:
+) -> list[Conversation]:
     params: dict[str, Any] = {
         "p_workspace_id": str(filters.workspace_id) if filters.workspace_id else None,
         "p_search": filters.search,
@@ -92,7 +92,7 @@ async def list_page(
         "p_after_id": str(after[1]) if after else None,
     }
     result = await db.rpc("list_conversations", params).execute()
-    return msgspec.convert(_rows(result.data), list[ConversationRow], strict=False)
+    return msgspec.convert(_rows(result.data), list[Conversation], strict=False)
 
 
 async def get(
