@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -12,6 +13,12 @@ from service.app import create_app
 from service.clients import Clients, open_clients
 from service.settings import Settings
 from tests.support.stack import load_stack_env
+
+# Property tests are derandomized so that CI is repeatable; explore new inputs
+# with `pytest tests/reliability --hypothesis-profile=explore`.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile("repeatable")
 
 
 @pytest.fixture(scope="session")

@@ -126,6 +126,13 @@ def invalid(key: str, message: str, source: str = "body") -> ApiError:
     return ApiError(422, "invalid_input", [{"key": key, "message": message, "source": source}])
 
 
+def text_input(value: str | None, key: str, source: str = "body") -> str | None:
+    """Postgres text cannot hold U+0000: refuse it here rather than as a 502 later."""
+    if value is not None and "\x00" in value:
+        raise invalid(key, "must not contain the NUL character (U+0000)", source)
+    return value
+
+
 def not_found(what: str = "conversation") -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
 

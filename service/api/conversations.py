@@ -24,6 +24,7 @@ from service.api.agent import (
     encode_cursor,
     invalid,
     not_found,
+    text_input,
 )
 from service.api.auth import AuthUser
 from service.api.replies import now_utc, read_receipt_task, send_reply
@@ -76,7 +77,7 @@ class ConversationController(Controller):
     ) -> ConversationPage:
         filters = ConversationFilters(
             workspace_id=workspace_id,
-            search=search,
+            search=text_input(search, "search", "query"),
             status=status,
             is_read=is_read,
             assigned_to=assigned_to,

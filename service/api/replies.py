@@ -31,7 +31,7 @@ from litestar import Response
 from litestar.background_tasks import BackgroundTask
 from postgrest import APIError, AsyncPostgrestClient
 
-from service.api.agent import invalid
+from service.api.agent import invalid, text_input
 from service.api.auth import AuthUser
 from service.api.errors import ApiError
 from service.api.schemas import SendMessageBody
@@ -70,6 +70,8 @@ def now_utc() -> datetime:
 
 def send_params(body: SendMessageBody, to: str) -> Send360MessageParams:
     """The 360dialog message for a request body; 422 naming the field when it does not fit."""
+    for key in ("text", "caption", "filename", "media_url"):
+        text_input(getattr(body, key), key)
     if body.type == "text":
         if body.text is None or not body.text.strip():
             raise invalid("text", "a text message needs a non-empty text")
@@ -159,6 +161,7 @@ async def send_reply(
     body: SendMessageBody,
     idempotency_key: str,
 ) -> Response[Message]:
+    text_input(idempotency_key, "Idempotency-Key", "header")
     params = send_params(body, conversation.phone)
     content = stored_content(body)
 

@@ -280,6 +280,15 @@ async def test_search_without_match_and_by_phone_only(api: Api, tenant: Tenant) 
     ).json()["items"] == []
 
 
+async def test_search_with_a_nul_character_is_422(api: Api, tenant: Tenant) -> None:
+    # Found by schemathesis: was a 502 from Postgres.
+    response = await api.get(
+        "/api/conversations", params={"search": "jo\x00se"}, headers=tenant.headers
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["key"] == "search"
+
+
 async def test_invalid_cursor_and_limit_are_422(api: Api, tenant: Tenant) -> None:
     bad_cursor = await api.get(
         "/api/conversations", params={"cursor": "not-a-cursor"}, headers=tenant.headers
@@ -514,6 +523,12 @@ async def test_send_media_by_url(api: Api, tenant: Tenant, httpx_mock: HTTPXMock
         ({"type": "image", "media_url": "https://e.com/a.jpg", "filename": "a.jpg"}, "filename"),
         ({"type": "sticker", "media_url": "https://example.com/a.webp"}, "type"),
         ({"type": "text", "text": "hi", "extra": 1}, "extra"),
+        # Found by schemathesis: Postgres text cannot hold U+0000 (was a 502).
+        ({"type": "text", "text": "a\u0000b"}, "text"),
+        (
+            {"type": "document", "media_url": "https://e.co/a.pdf", "filename": "a\u0000.pdf"},
+            "filename",
+        ),
     ],
 )
 async def test_send_invalid_input_is_422_naming_the_field(
