@@ -2,7 +2,7 @@
 -- roles, auth.uid()/auth.jwt()/auth.role() reading the request's claims,
 -- the extensions and the realtime publication.
 begin;
-select plan(19);
+select plan(24);
 
 select has_role('anon', 'role anon exists');
 select has_role('authenticated', 'role authenticated exists');
@@ -13,6 +13,12 @@ select ok(not (select rolbypassrls from pg_roles where rolname = 'authenticated'
           'authenticated does not bypass RLS');
 select ok(not (select rolbypassrls from pg_roles where rolname = 'anon'),
           'anon does not bypass RLS');
+select ok(not (select rolsuper from pg_roles where rolname = 'postgres'),
+          'postgres is not a superuser (as on hosted projects)');
+select ok((select rolbypassrls from pg_roles where rolname = 'postgres'), 'postgres bypasses RLS');
+select ok((select rolcanlogin and not rolinherit from pg_roles where rolname = 'authenticator'),
+          'authenticator logs in and does not inherit its roles');
+select ok(not (select rolcanlogin from pg_roles where rolname = 'anon'), 'anon cannot log in');
 select ok(pg_has_role('postgres', 'authenticated', 'member'),
           'postgres may switch to authenticated (tests change identity this way)');
 
@@ -31,6 +37,10 @@ select is(auth.jwt() ->> 'email', 'x@example.com', 'auth.jwt() returns the claim
 set local role authenticated;
 select is((select auth.uid()), 'a0000000-0000-4000-8000-0000000000a1'::uuid,
           'auth.uid() works as authenticated');
+reset role;
+
+set local role anon;
+select throws_ok('select count(*) from auth.users', '42501', null, 'anon cannot read auth.users');
 reset role;
 
 select is((select count(*)::integer from pg_publication where pubname = 'supabase_realtime'), 1,
