@@ -27,12 +27,17 @@ class BatchWriter(Generic[T]):
         *,
         window_seconds: float,
         max_batch: int = 500,
+        max_writes_in_flight: int = 4,
     ) -> None:
         self._write = write
         self._window = window_seconds
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # One write at a time would cap throughput at batch size / round trip
+        # however idle the machine; a few in flight let Postgres group commits.
+        self._in_flight = asyncio.Semaphore(max_writes_in_flight)
+        self._writes: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         if self._task is None:
@@ -58,6 +63,9 @@ class BatchWriter(Generic[T]):
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            # The permit first: while every write is busy, deliveries pile up
+            # in the queue and the next batch takes them all.
+            await self._in_flight.acquire()
             batch = [await self._queue.get()]
             deadline = loop.time() + self._window
             while len(batch) < self._max_batch:
@@ -73,7 +81,13 @@ class BatchWriter(Generic[T]):
                     batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except TimeoutError:
                     break
-            await self._flush(batch)
+            write = asyncio.create_task(self._flush(batch))
+            self._writes.add(write)
+            write.add_done_callback(self._written)
+
+    def _written(self, write: asyncio.Task[None]) -> None:
+        self._writes.discard(write)
+        self._in_flight.release()
 
     async def _flush(self, batch: list[tuple[T, asyncio.Future[None]]]) -> None:
         try:
