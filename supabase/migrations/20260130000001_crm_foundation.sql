@@ -73,13 +73,25 @@ create table public.workspace_members (
 create index idx_workspace_members_user on public.workspace_members (user_id, workspace_id);
 
 -- Security definer so policies on workspace_members itself do not recurse.
+-- Every policy calls it, once per table a query touches: PL/pgSQL keeps its
+-- plan for the session (a SQL function here was planned again on each call,
+-- 0.08 ms instead of 0.02 ms; bench/inbox.py, docs/PERFORMANCE.md).
 create function private.my_workspaces() returns setof uuid
-    language sql stable security definer
+    language plpgsql stable security definer
     set search_path = ''
 as $$
-    select m.workspace_id
-    from public.workspace_members m
-    where m.user_id = (select auth.uid())
+declare
+    -- auth.uid(), inline: a call to it would be planned again on every call.
+    v_user_id uuid := coalesce(
+        nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), ''),
+        (nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+    )::uuid;
+begin
+    return query
+        select m.workspace_id
+        from public.workspace_members m
+        where m.user_id = v_user_id;
+end;
 $$;
 
 create function private.is_workspace_member(p_workspace_id uuid) returns boolean

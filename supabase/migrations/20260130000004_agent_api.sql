@@ -8,28 +8,8 @@
 -- (private.search_conversation_ids, not exposed) says why it needs to be.
 
 -- ---------------------------------------------------------------------------
--- Contact card: the contact with its tags, as the caller sees them
+-- Helpers
 -- ---------------------------------------------------------------------------
-
-create function private.contact_card(p_contact public.contacts) returns jsonb
-    language sql stable
-    set search_path = ''
-as $$
-    select case when p_contact.id is null then null else jsonb_build_object(
-        'id', p_contact.id,
-        'name', p_contact.name,
-        'phone', p_contact.phone,
-        'email', p_contact.email,
-        'city', p_contact.city,
-        'tags', coalesce((
-            select jsonb_agg(jsonb_build_object('id', t.id, 'name', t.name, 'color', t.color)
-                             order by t.name)
-            from public.contact_tags x
-            join public.tags t on t.id = x.tag_id
-            where x.contact_id = p_contact.id
-        ), '[]'::jsonb)
-    ) end
-$$;
 
 -- LIKE pattern that matches p_value anywhere, with LIKE's wildcards escaped.
 create function private.contains_pattern(p_value text) returns text
@@ -40,14 +20,8 @@ as $$
 $$;
 
 -- A per-schema default privilege cannot take EXECUTE away from PUBLIC: revoke by name.
-revoke execute on function
-    private.contact_card(public.contacts),
-    private.contains_pattern(text)
-from public;
-grant execute on function
-    private.contact_card(public.contacts),
-    private.contains_pattern(text)
-to authenticated, service_role;
+revoke execute on function private.contains_pattern(text) from public;
+grant execute on function private.contains_pattern(text) to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------
 -- Conversation search
@@ -127,7 +101,9 @@ begin
     end if;
 
     -- Typo tolerance. Word similarity is costly per row and the planner
-    -- underrates it, so take the candidates from the trigram index first.
+    -- underrates it, so take the candidates from the trigram index first,
+    -- ANDed with the workspace index inside the fence: only the caller's
+    -- workspaces' rows are rechecked (not every workspace's similar names).
     v_seqscan := pg_catalog.current_setting('enable_seqscan');
     perform pg_catalog.set_config('enable_seqscan', 'off', true);
     return query execute $q$
@@ -135,10 +111,10 @@ begin
         from (select k.id, k.workspace_id
               from public.contacts k
               where k.search_name operator(extensions.%>) $2
+                and k.workspace_id = any ($1)
               offset 0) k
         join public.conversations c on c.contact_id = k.id
-        where k.workspace_id = any ($1)
-          and c.workspace_id = k.workspace_id$q$
+        where c.workspace_id = k.workspace_id$q$
         using v_workspaces, v_folded;
     perform pg_catalog.set_config('enable_seqscan', v_seqscan, true);
 end;
@@ -156,6 +132,11 @@ $$;
 -- Dynamic SQL so each call gets a plan for the filters it actually uses (an
 -- `x is null or ...` condition would hide the indexes); every value is a
 -- parameter, the text only ever comes from the fixed fragments below.
+--
+-- The contact card (contact and its tags) is built inside the query, here and
+-- in get_conversation: as a function called per row (never inlined, since it
+-- sets search_path) it evaluated the tags policies again for every row,
+-- 4.9 ms a page instead of 1.3.
 create function public.list_conversations(
     p_workspace_id uuid default null,
     p_search text default null,
@@ -189,6 +170,7 @@ declare
     v_workspaces uuid[];
     v_sql text;
     v_query text := nullif(btrim(coalesce(p_search, '')), '');
+    v_ids uuid[];
 begin
     if p_limit is null or p_limit < 1 or p_limit > 500 then
         raise invalid_parameter_value using message = 'p_limit must be between 1 and 500';
@@ -215,7 +197,16 @@ begin
         select c.id, c.workspace_id, c.contact_id, c.phone, c.phone_number_id, c.status,
                c.is_read, c.unread_count, c.last_customer_message_at, c.last_message_at,
                c.last_message_preview, c.assigned_to, c.created_at,
-               private.contact_card(ct)
+               case when ct.id is null then null else jsonb_build_object(
+                   'id', ct.id, 'name', ct.name, 'phone', ct.phone, 'email', ct.email,
+                   'city', ct.city,
+                   'tags', coalesce((
+                       select jsonb_agg(jsonb_build_object('id', t.id, 'name', t.name,
+                                                           'color', t.color) order by t.name)
+                       from public.contact_tags x
+                       join public.tags t on t.id = x.tag_id
+                       where x.contact_id = ct.id
+                   ), '[]'::jsonb)) end
         from public.conversations c
         left join public.contacts ct on ct.id = c.contact_id
         where $q$;
@@ -236,14 +227,22 @@ begin
     end if;
 
     if v_query is not null then
-        v_sql := v_sql || ' and c.id in (select private.search_conversation_ids($1, $7))';
+        -- The matching ids first, as a value: the plan then knows how many there
+        -- are. As `c.id in (select private.search_conversation_ids(...))` it saw
+        -- the helper's ROWS 100 and, under RLS, hashed every conversation of the
+        -- workspace instead of fetching the few matches by primary key.
+        v_ids := array(select private.search_conversation_ids(v_workspaces, v_query));
+        if cardinality(v_ids) = 0 then
+            return;
+        end if;
+        v_sql := v_sql || ' and c.id = any ($7)';
     end if;
 
     v_sql := v_sql || ' order by c.last_message_at desc, c.id desc limit $8';
 
     return query execute v_sql
         using v_workspaces, p_status, p_is_read, p_assigned_to,
-              p_after_last_message_at, p_after_id, v_query, p_limit;
+              p_after_last_message_at, p_after_id, v_ids, p_limit;
 end;
 $$;
 
@@ -277,7 +276,16 @@ as $$
     select c.id, c.workspace_id, c.contact_id, c.phone, c.phone_number_id, c.status,
            c.is_read, c.unread_count, c.last_customer_message_at, c.last_message_at,
            c.last_message_preview, c.assigned_to, c.created_at,
-           private.contact_card(ct),
+           case when ct.id is null then null else jsonb_build_object(
+               'id', ct.id, 'name', ct.name, 'phone', ct.phone, 'email', ct.email,
+               'city', ct.city,
+               'tags', coalesce((
+                   select jsonb_agg(jsonb_build_object('id', t.id, 'name', t.name,
+                                                       'color', t.color) order by t.name)
+                   from public.contact_tags x
+                   join public.tags t on t.id = x.tag_id
+                   where x.contact_id = ct.id
+               ), '[]'::jsonb)) end,
            case when c.contact_id is null then 0 else (
                select count(*)::integer
                from public.orders o
