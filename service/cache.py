@@ -14,7 +14,8 @@ class TtlCache(Generic[K, V]):
     """Entries expire `ttl_seconds` after they were put; misses are values too (None).
 
     Bounded: forged webhooks naming random channels must not grow it forever.
-    When full, expired entries go first, then the oldest.
+    Entries are kept in the order they expire (one TTL for all), so making
+    room is dropping the first one: O(1), whatever the flood.
     """
 
     def __init__(
@@ -39,12 +40,11 @@ class TtlCache(Generic[K, V]):
         return True, entry[1]
 
     def put(self, key: K, value: V) -> None:
-        now = self._clock()
-        if key not in self._entries and len(self._entries) >= self._max:
-            self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
-            if len(self._entries) >= self._max:
-                del self._entries[next(iter(self._entries))]
-        self._entries[key] = (now + self._ttl, value)
+        # Re-inserted at the end, so the first entry always expires first.
+        self._entries.pop(key, None)
+        if len(self._entries) >= self._max:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (self._clock() + self._ttl, value)
 
     def forget(self, key: K) -> None:
         self._entries.pop(key, None)

@@ -128,8 +128,9 @@ grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
     to postgres, anon, authenticated, service_role;
 
 -- realtime schema: a stub of what the Realtime server creates --------------
--- Only enough for migrations that add policies on realtime.messages or call
--- realtime.send(); nothing here delivers anything.
+-- Only enough for migrations that call realtime.send(); nothing here
+-- delivers anything. Policies on realtime.messages (allowed on hosted
+-- projects through supautils) are not supported locally.
 create schema realtime authorization supabase_admin;
 grant usage on schema realtime to postgres, anon, authenticated, service_role;
 

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 def content_disposition(filename: str) -> str:
     """`inline` with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    cleaned = filename.replace("\\", "/").rsplit("/", 1)[-1].replace('"', "").strip() or "media"
+    # Control characters (a customer's CR/LF) would make the header invalid.
+    printable = "".join(ch for ch in filename if ch >= " " and ch != "\x7f")
+    cleaned = printable.replace("\\", "/").rsplit("/", 1)[-1].replace('"', "").strip() or "media"
     ascii_name = cleaned.encode("ascii", "replace").decode("ascii").replace("?", "_")
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 

@@ -329,6 +329,3 @@ async def _send_read_receipt(
         log.warning("read receipt for %s failed: %s", wamid, exc)
     except Exception:
         log.exception("read receipt for %s failed", wamid)
-
-
-# --- media --------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import cast
 
 from service.repositories.inbox import (
     ClaimedEvent,
@@ -38,17 +37,6 @@ def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
         return datetime.fromtimestamp(int(unix_seconds or ""), tz=UTC)
     except (ValueError, OverflowError, OSError):
         return fallback
-
-
-def without_nul(value: object) -> object:
-    """Postgres text and jsonb cannot hold U+0000; WhatsApp text can carry it."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    return value
 
 
 def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None) -> IngestBatch:
@@ -120,7 +108,7 @@ def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now:
                 )
             )
             continue
-        content = cast(dict[str, object], without_nul(message_content(message)))
+        content = message_content(message)
         batch.messages.append(
             InboundMessageRow(
                 workspace_id=event.workspace_id,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from supabase import AsyncClient
 
-from service.ingest.normalize import normalize_event
+from service.ingest.normalize import UnroutableMessage, normalize_event
 from service.repositories import inbox
 from service.repositories.inbox import ClaimedEvent, IngestBatch
 from service.settings import Settings
@@ -47,6 +47,10 @@ class Worker:
         for event in events:
             try:
                 ready.append((event, normalize_event(event)))
+            except UnroutableMessage as exc:
+                # The payload will not change: straight to the dead letters.
+                await self._fail(event, exc, max_attempts=0)
+                report.failed += 1
             except Exception as exc:
                 await self._fail(event, exc)
                 report.failed += 1
@@ -117,11 +121,12 @@ class Worker:
                 await inbox.fail(self._db, event.id, error, max_attempts=0)
                 log.warning("event %s stored partly; dead-lettered: %s", event.id, error)
 
-    async def _fail(self, event: ClaimedEvent, exc: BaseException) -> None:
+    async def _fail(
+        self, event: ClaimedEvent, exc: BaseException, *, max_attempts: int | None = None
+    ) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        status = await inbox.fail(
-            self._db, event.id, error, max_attempts=self._settings.worker_max_attempts
-        )
+        attempts = self._settings.worker_max_attempts if max_attempts is None else max_attempts
+        status = await inbox.fail(self._db, event.id, error, max_attempts=attempts)
         log.warning(
             "event %s failed (attempt %s, now %s): %s", event.id, event.attempts, status, error
         )

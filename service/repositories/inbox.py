@@ -93,7 +93,18 @@ class IngestResult(msgspec.Struct, frozen=True):
 
 def _plain(value: object) -> Any:
     # PostgREST takes JSON; msgspec turns Structs, uuids and datetimes into it.
-    return msgspec.json.decode(_ENCODER.encode(value))
+    return _without_nul(msgspec.json.decode(_ENCODER.encode(value)))
+
+
+def _without_nul(value: object) -> object:
+    """Postgres text and jsonb cannot hold U+0000; WhatsApp text can carry it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 async def enqueue(db: AsyncClient, events: Sequence[NewEvent]) -> int:

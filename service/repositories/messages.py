@@ -1,7 +1,6 @@
-"""Messages as the calling agent sees and writes them (RLS decides).
-
-Agents may insert outbound `pending` messages in their own name and record
-how their own sends went (wamid, status, error); see the messages policies.
+"""Messages: the reads and the pending insert run as the calling agent (RLS
+decides); `record_send` and `own_outbound` are used only through the
+service-role `SendLedger`, since agents have no UPDATE on messages.
 """
 
 from __future__ import annotations
@@ -137,6 +136,20 @@ async def insert_pending(db: AsyncPostgrestClient, new: NewOutbound) -> Message:
     inserted = _one(result.data)
     assert inserted is not None, "insert returned no row"
     return inserted
+
+
+async def own_outbound(
+    db: AsyncPostgrestClient, message_id: uuid.UUID, sent_by: uuid.UUID
+) -> Message | None:
+    result = await (
+        db.table("messages")
+        .select(_COLUMNS)
+        .eq("id", str(message_id))
+        .eq("sent_by", str(sent_by))
+        .eq("direction", "outbound")
+        .execute()
+    )
+    return _one(result.data)
 
 
 async def record_send(

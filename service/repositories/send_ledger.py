@@ -11,6 +11,7 @@ It only ever moves the sender's own outbound message out of `pending`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from datetime import datetime
@@ -29,10 +30,12 @@ _ATTEMPTS = (0.0, 0.2, 1.0, 3.0)  # seconds before each try
 
 
 class SendLedger:
-    __slots__ = ("_db",)
+    __slots__ = ("_read", "_record")
 
     def __init__(self, service_db: AsyncClient) -> None:
-        self._db = service_db.postgrest
+        # Only bound operations are kept, never the client itself (as ChannelKeys).
+        self._record = functools.partial(messages_repo.record_send, service_db.postgrest)
+        self._read = functools.partial(messages_repo.own_outbound, service_db.postgrest)
 
     def __repr__(self) -> str:
         return "SendLedger()"
@@ -48,7 +51,7 @@ class SendLedger:
         error_code: int | None = None,
         error_message: str | None = None,
     ) -> Message | None:
-        """The stored message, or None if it was not this agent's pending reply.
+        """The stored message after the update; None if it is not this agent's reply.
 
         A message that left for WhatsApp must not stay `pending` because the
         database blinked: short outages are retried for a few seconds.
@@ -56,8 +59,7 @@ class SendLedger:
         for delay in _ATTEMPTS:
             await asyncio.sleep(delay)
             try:
-                return await messages_repo.record_send(
-                    self._db,
+                recorded = await self._record(
                     message_id,
                     sent_by=sent_by,
                     status=status,
@@ -66,6 +68,9 @@ class SendLedger:
                     error_code=error_code,
                     error_message=error_message,
                 )
+                # Not pending any more: an earlier try committed but its answer
+                # was lost. What is stored is the outcome.
+                return recorded or await self._read(message_id, sent_by)
             except (httpx.TransportError, APIError) as exc:
                 last = exc
                 log.warning("recording send of %s failed (%s); retrying", message_id, exc)

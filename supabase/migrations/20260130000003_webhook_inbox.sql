@@ -215,9 +215,8 @@ as $$
 declare
     v_wamids text[];
 begin
-    if not exists (select 1 from public.pending_message_updates) then
-        return null;
-    end if;
+    -- No "is anything parked at all?" shortcut before the lock: a parked row
+    -- another transaction has not committed yet would be invisible to it.
     select array_agg(n.wamid) into v_wamids
     from new_messages n
     where n.wamid is not null;
@@ -260,8 +259,15 @@ create function public.enqueue_webhook_events(p_events jsonb) returns integer
 as $$
     with inserted as (
         insert into public.webhook_events (workspace_id, channel_id, body)
-        select e.workspace_id, e.channel_id, e.body
+        -- A channel deleted since the webhook cached it: stored without it
+        -- (the worker dead-letters such events) rather than failing the FK
+        -- for every delivery in the batch.
+        select e.workspace_id, ch.id, e.body
         from jsonb_to_recordset(p_events) as e(workspace_id uuid, channel_id uuid, body text)
+        left join public.whatsapp_channels ch on ch.id = e.channel_id
+        -- Concurrent batches holding the same redelivered bodies take the
+        -- unique index in the same order, so they cannot deadlock.
+        order by extensions.digest(e.body, 'sha256')
         on conflict (body_sha256) do nothing
         returning 1
     )

@@ -70,7 +70,7 @@ async def test_the_ledger_only_moves_the_senders_own_pending_reply(clients: Clie
     assert sent is not None
     assert (sent.status, sent.wamid) == ("sent", wamid)
 
-    # Once out of pending, the outcome is never rewritten.
+    # Once out of pending, the outcome is never rewritten; what is stored comes back.
     again = await ledger.record(
         uuid.UUID(message_id),
         sent_by=uuid.UUID(AGENT_A),
@@ -79,7 +79,8 @@ async def test_the_ledger_only_moves_the_senders_own_pending_reply(clients: Clie
         error_code=131047,
         error_message="late",
     )
-    assert again is None
+    assert again is not None
+    assert (again.status, again.wamid, again.error_code) == ("sent", wamid, None)
     assert await stored(clients, message_id) == {
         "wamid": wamid,
         "status": "sent",

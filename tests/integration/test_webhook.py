@@ -195,6 +195,54 @@ async def test_entries_of_other_channels_are_ignored(
     assert found == [{"phone": f"+{own}", "workspace_id": WORKSPACE_A}]
 
 
+async def test_a_body_naming_many_channels_is_refused_before_any_lookup(
+    api: AsyncTestClient[Litestar], clients: Clients
+) -> None:
+    payload = text_payload(CHANNEL_A, new_phone(), "hola")
+    for n in range(20):
+        payload["entry"] += text_payload(str(900000000000000 + n), new_phone(), "x")["entry"]
+    body = raw(payload)
+
+    assert await deliver(api, body) == 400
+    assert await stored_bodies(clients, body) == 0
+
+
+async def test_events_of_a_deleted_channel_are_dead_lettered_not_filed(
+    api: AsyncTestClient[Litestar], clients: Clients, settings: Settings
+) -> None:
+    channel = await add_channel(clients, secret="soon-gone")
+    sender = new_phone()
+    body = raw(text_payload(channel, sender, "¿sigue ahí?"))
+    assert await deliver(api, body, secret="soon-gone") == 200
+    await (
+        clients.service_db.table("whatsapp_channels")
+        .delete()
+        .eq("phone_number_id", channel)
+        .execute()
+    )
+    # Still cached by the webhook for a while: stored, never a 503.
+    late = raw(text_payload(channel, sender, "¿y ahora?"))
+    assert await deliver(api, late, secret="soon-gone") == 200
+
+    await drain(clients, settings)
+
+    events = rows(
+        await clients.service_db.table("webhook_events")
+        .select("status,last_error,channel_id")
+        .in_("body_sha256", [hashlib.sha256(b).hexdigest() for b in (body, late)])
+        .execute()
+    )
+    assert [e["status"] for e in events] == ["dead", "dead"]
+    assert all("no longer exists" in e["last_error"] for e in events)
+    found = rows(
+        await clients.service_db.table("conversations")
+        .select("id")
+        .eq("phone", f"+{sender}")
+        .execute()
+    )
+    assert found == []
+
+
 # --- Meta-direct mode ----------------------------------------------------------------------
 
 

@@ -36,22 +36,19 @@ def test_forget_and_clear() -> None:
     assert len(cache) == 0
 
 
-def test_a_full_cache_drops_expired_entries_first_then_the_oldest() -> None:
+def test_a_full_cache_drops_the_entry_that_expires_first() -> None:
     clock = Clock()
     cache: TtlCache[int, int] = TtlCache(10, clock, max_entries=3)
     cache.put(1, 1)
     clock.now = 5.0
     cache.put(2, 2)
     cache.put(3, 3)
-    clock.now = 11.0  # 1 has expired
+    cache.put(1, 10)  # refreshed: now expires last
     cache.put(4, 4)
     assert len(cache) == 3
-    assert cache.get(2) == (True, 2)
-
-    cache.put(5, 5)  # nothing expired: the oldest (2) goes
-    assert len(cache) == 3
     assert cache.get(2) == (False, None)
-    assert cache.get(5) == (True, 5)
+    assert cache.get(1) == (True, 10)
+    assert cache.get(4) == (True, 4)
 
 
 def test_a_flood_of_distinct_keys_stays_bounded() -> None:
@@ -59,3 +56,12 @@ def test_a_flood_of_distinct_keys_stays_bounded() -> None:
     for n in range(10_000):
         cache.put(f"forged-{n}", None)
     assert len(cache) == 100
+
+
+def test_content_disposition_drops_control_characters() -> None:
+    from service.api.media import content_disposition
+
+    header = content_disposition("a\r\nX-Evil: 1.pdf")
+    assert "\r" not in header
+    assert "\n" not in header
+    assert header.startswith('inline; filename="aX-Evil: 1.pdf"')
