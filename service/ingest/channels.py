@@ -62,9 +62,6 @@ class ChannelDirectory:
             self._cache.put(key, channel)
         return {channel.phone_number_id: channel} if channel else {}
 
-    def forget(self) -> None:
-        self._cache.clear()
-
     def _cached(self, ids: Iterable[str]) -> tuple[dict[str, ChannelAuth | None], set[str]]:
         found: dict[str, ChannelAuth | None] = {}
         missing: set[str] = set()
