@@ -125,11 +125,12 @@ create function private.apply_message_reactions(p_rows jsonb) returns jsonb
     set search_path = ''
 as $$
 declare
-    v_applied integer;
-    v_parked integer;
+    v_result jsonb;
 begin
     perform private.lock_wamids(array(
         select r ->> 'target_wamid' from jsonb_array_elements(coalesce(p_rows, '[]')) r));
+    -- Same shape as apply_message_statuses: the latest reaction per message
+    -- is applied, or parked when the message is not here yet.
     with input as (
         select distinct on (r.workspace_id, r.target_wamid) r.*
         from jsonb_to_recordset(coalesce(p_rows, '[]')) as r(
@@ -149,14 +150,6 @@ begin
           -- An older reaction arriving late must not undo a newer one.
           and (m.reaction is null or (m.reaction ->> 'timestamp')::timestamptz <= i."timestamp")
         returning 1
-    )
-    select count(*) into v_applied from updated;
-
-    with input as (
-        select r.*
-        from jsonb_to_recordset(coalesce(p_rows, '[]')) as r(
-            workspace_id uuid, target_wamid text, wamid text, sender text, emoji text,
-            "timestamp" timestamptz)
     ), parked as (
         insert into public.pending_message_updates (workspace_id, wamid, kind, payload)
         select i.workspace_id, i.target_wamid, 'reaction', to_jsonb(i)
@@ -167,9 +160,11 @@ begin
         )
         returning 1
     )
-    select count(*) into v_parked from parked;
-
-    return jsonb_build_object('applied', v_applied, 'parked', v_parked);
+    select jsonb_build_object(
+        'applied', (select count(*) from updated),
+        'parked', (select count(*) from parked))
+    into v_result;
+    return v_result;
 end;
 $$;
 
