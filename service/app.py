@@ -16,7 +16,7 @@ from service.api.conversations import ConversationController
 from service.api.errors import handle_http_exception, handle_unexpected
 from service.api.health import HealthController
 from service.api.messages import MessageController
-from service.api.webhooks import WebhookController
+from service.api.webhooks import document_webhook, whatsapp_webhook
 from service.clients import Clients, open_clients
 from service.ingest.channels import ChannelDirectory
 from service.ingest.ingress import WebhookIngress
@@ -47,14 +47,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         clients: Clients = state.clients
         return clients
 
-    def provide_webhook(state: State) -> WebhookIngress:
-        ingress: WebhookIngress = state.webhook
-        return ingress
-
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
-            WebhookController,
+            whatsapp_webhook,
             ConversationController,
             MessageController,
         ],
@@ -62,7 +58,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"settings": settings}),
         dependencies={
             "clients": Provide(provide_clients, sync_to_thread=False),
-            "webhook": Provide(provide_webhook, sync_to_thread=False),
         },
         exception_handlers={
             HTTPException: handle_http_exception,
@@ -74,3 +69,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    document_webhook(app.openapi_schema)
+    return app

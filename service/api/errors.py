@@ -43,7 +43,7 @@ _CODES = {
 }
 
 
-_MEANINGS = {
+MEANINGS = {
     400: "Unparsable request (for webhooks: not a WhatsApp payload)",
     401: "Missing, forged or expired credential",
     403: "Verification refused",
@@ -60,7 +60,7 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the errors a route can answer, all in the one shape."""
     return {
         code: ResponseSpec(
-            data_container=ErrorBody, description=_MEANINGS[code], generate_examples=False
+            data_container=ErrorBody, description=MEANINGS[code], generate_examples=False
         )
         for code in codes
     }

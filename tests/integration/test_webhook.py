@@ -334,3 +334,72 @@ async def test_meta_delivery_needs_a_valid_signature(
     assert await stored_bodies(clients, body) == 0
     assert await deliver(api, body, secret=None, headers={"X-Hub-Signature-256": good}) == 200
     assert await stored_bodies(clients, body) == 1
+
+
+# --- the raw ASGI route's own HTTP --------------------------------------------------------
+
+
+async def test_other_methods_get_405_with_allow(api: AsyncTestClient[Litestar]) -> None:
+    response = await api.put("/api/webhooks/whatsapp", content=b"{}")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST, OPTIONS"
+    assert response.json()["error"] == "method_not_allowed"
+
+
+async def test_options_lists_every_method(api: AsyncTestClient[Litestar]) -> None:
+    response = await api.options("/api/webhooks/whatsapp")
+
+    assert response.status_code == 204
+    assert response.headers["allow"] == "GET, POST, OPTIONS"
+
+
+async def test_a_streamed_body_over_the_limit_gets_413_without_a_length(
+    api: AsyncTestClient[Litestar], clients: Clients
+) -> None:
+    # Straight through ASGI: a chunked upload, no Content-Length to refuse early on.
+    pieces = [b" " * (64 * 1024)] * 20 + [raw(text_payload(CHANNEL_A, new_phone(), "al final"))]
+    received: list[int] = []
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        received.append(1)
+        return {"type": "http.request", "body": pieces[len(received) - 1],
+                "more_body": len(received) < len(pieces)}  # fmt: skip
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    before = await event_count(clients)
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/api/webhooks/whatsapp", "raw_path": b"/api/webhooks/whatsapp",
+        "root_path": "", "query_string": b"", "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000), "headers": [(b"x-webhook-secret", SECRET_A.encode())],
+    }  # fmt: skip
+    await api.app(scope, receive, send)
+
+    assert sent[0]["status"] == 413
+    assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"] == (
+        "payload_too_large"
+    )
+    # It stopped reading once over the limit (1 MiB = 16 chunks of 64 KiB).
+    assert len(received) == 17
+    assert await event_count(clients) == before
+
+
+async def test_the_openapi_document_describes_the_webhook(api: AsyncTestClient[Litestar]) -> None:
+    document = (await api.get("/schema/openapi.json")).json()
+    item = document["paths"]["/api/webhooks/whatsapp"]
+
+    assert set(item) == {"get", "post"}
+    assert set(item["post"]["responses"]) == {"200", "400", "401", "413", "503"}
+    assert item["post"]["responses"]["401"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+    assert "ErrorBody" in document["components"]["schemas"]
+    assert [p["name"] for p in item["get"]["parameters"]] == [
+        "hub.mode",
+        "hub.verify_token",
+        "hub.challenge",
+    ]
