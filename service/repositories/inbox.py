@@ -1,4 +1,7 @@
-"""The durable webhook inbox (webhook_events) and the ingestion RPCs, as the service role."""
+"""The durable webhook inbox (webhook_events) and the ingestion RPCs, as the service role.
+
+The three calls of the hot path (enqueue, claim, ingest) go through `rpc`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 import msgspec
 from supabase import AsyncClient
 
-_ENCODER = msgspec.json.Encoder()
+from service.repositories import rpc
 
 
 class NewEvent(msgspec.Struct, frozen=True):
@@ -91,47 +94,25 @@ class IngestResult(msgspec.Struct, frozen=True):
     reactions: int
 
 
-def _plain(value: object) -> Any:
-    # PostgREST takes JSON; msgspec turns Structs, uuids and datetimes into it.
-    return _without_nul(msgspec.json.decode(_ENCODER.encode(value)))
-
-
-def _without_nul(value: object) -> object:
-    """Postgres text and jsonb cannot hold U+0000; WhatsApp text can carry it."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    return value
-
-
 async def enqueue(db: AsyncClient, events: Sequence[NewEvent]) -> int:
     """Stores deliveries, skipping bodies already stored; returns how many were new."""
-    result = await db.rpc("enqueue_webhook_events", {"p_events": _plain(list(events))}).execute()
-    return msgspec.convert(result.data or 0, int)
+    return await rpc.call(db, "enqueue_webhook_events", {"p_events": events}, int)
 
 
 async def claim(db: AsyncClient, *, limit: int, lease_seconds: int) -> list[ClaimedEvent]:
-    result = await db.rpc(
-        "claim_webhook_events", {"p_limit": limit, "p_lease_seconds": lease_seconds}
-    ).execute()
-    return msgspec.convert(result.data or [], list[ClaimedEvent])
+    args = {"p_limit": limit, "p_lease_seconds": lease_seconds}
+    return await rpc.call(db, "claim_webhook_events", args, list[ClaimedEvent])
 
 
 async def ingest(db: AsyncClient, batch: IngestBatch) -> IngestResult:
     """Writes a batch's rows and marks its events done, in one transaction."""
-    result = await db.rpc(
-        "ingest_webhook_batch",
-        {
-            "p_event_ids": batch.event_ids,
-            "p_messages": _plain(batch.messages),
-            "p_statuses": _plain(batch.statuses),
-            "p_reactions": _plain(batch.reactions),
-        },
-    ).execute()
-    return msgspec.convert(result.data, IngestResult)
+    args = {
+        "p_event_ids": batch.event_ids,
+        "p_messages": batch.messages,
+        "p_statuses": batch.statuses,
+        "p_reactions": batch.reactions,
+    }
+    return await rpc.call(db, "ingest_webhook_batch", args, IngestResult)
 
 
 async def fail(db: AsyncClient, event_id: int, error: str, *, max_attempts: int) -> str:
