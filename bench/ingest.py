@@ -176,6 +176,10 @@ end $$;
 
 # wrk (C, one thread) sends the max-rate phase: a Python client would take a
 # third of this 2-core machine for itself and measure mostly its own cost.
+# A closed loop sends at most (connections / ACK latency): 64 connections
+# capped it at ~4,300 deliveries/s with a fifth of the CPU idle; 128 and 256
+# reach the service's own limit, 512 only adds queueing (docs/PERFORMANCE.md).
+MAX_PHASE_CONNECTIONS = 256
 WRK_SCRIPT = """
 local bodies, secrets, n = {}, {}, 0
 init = function(args)
@@ -204,18 +208,21 @@ end
 
 def prepare_wrk(traffic: Traffic, seconds: int, folder: Path) -> None:
     with (folder / "bodies.tsv").open("wb") as out:
-        for _ in range(seconds * 6000):  # more than can be sent: no body repeats by wrap-around
+        for _ in range(seconds * 12000):  # more than can be sent: no body repeats by wrap-around
             delivery = traffic.next()
             out.write(delivery.secret.encode() + b"\t" + delivery.body + b"\n")
     (folder / "bench.lua").write_text(WRK_SCRIPT)
 
 
-async def send_with_wrk(url: str, seconds: int, folder: Path) -> dict[str, float]:
-    """Closed loop, 64 connections, for `seconds`; wrk's own latency percentiles."""
+async def send_with_wrk(
+    url: str, seconds: int, folder: Path, connections: int = 256
+) -> dict[str, float]:
+    """Closed loop, `connections` at once, for `seconds`; wrk's own latency percentiles."""
     lines = folder / "bodies.tsv"
     script = folder / "bench.lua"
     process = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-s", str(script), url, str(lines),
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url,
+        str(lines),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     stdout, _ = await process.communicate()
@@ -334,6 +341,12 @@ def pending_events(database_url: str) -> int:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller run, for a smoke test")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=MAX_PHASE_CONNECTIONS,
+        help="wrk connections in the max phase",
+    )
     args = parser.parse_args()
     scale = 0.2 if args.quick else 1.0
 
@@ -361,7 +374,6 @@ async def main() -> int:
                 )
                 results[str(rate)] = summarize(lat, failures)
                 await drained(database_url)
-            # As fast as it goes: ACK latency, and rows until all are visible.
             # As fast as it goes: ACK latency, and rows until every one is visible.
             seconds = max(2, int(8 * scale))
             prepare_wrk(traffic, seconds, stack.folder)
@@ -370,7 +382,7 @@ async def main() -> int:
             phase_start = psql(database_url, "select now()")
             started = time.perf_counter()
             children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            results["max"] = await send_with_wrk(url, seconds, stack.folder)
+            results["max"] = await send_with_wrk(url, seconds, stack.folder, args.connections)
             children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             await drained(database_url)
             e2e_seconds = time.perf_counter() - started
@@ -407,7 +419,9 @@ async def main() -> int:
             f"{phase:>8} {int(r['n']):>6} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} "
             f"{int(r['failures']):>8}"
         )
-    print(f"max-rate ACKs/s (wrk, 64 connections): {results['max']['ack_per_s']:.0f}")
+    print(
+        f"max-rate ACKs/s (wrk, {args.connections} connections): {results['max']['ack_per_s']:.0f}"
+    )
     print(f"end to end: {e2e_items} msgs in {e2e_seconds:.2f}s = {e2e:.0f} msgs/s")
     print(
         f"SQL limit (ingest_webhook_batch in Postgres): {limit:.0f} msgs/s; ratio {e2e / limit:.2f}"

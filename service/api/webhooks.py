@@ -91,10 +91,9 @@ async def _receive_delivery(scope: Scope, receive: Receive, send: Send) -> None:
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole body, or 413 as soon as it is known to exceed `limit`."""
-    too_large = ApiError(413, "payload_too_large", f"the body exceeds {limit} bytes")
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise too_large
+            raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -104,10 +103,14 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the body exceeds {limit} bytes")
 
 
 async def _verify_subscription(scope: Scope, send: Send) -> None:

@@ -688,3 +688,35 @@ def test_fixture_secrets_are_the_seeded_ones() -> None:
         == CHANNEL_A
     )
     assert uuid.UUID(WORKSPACE_A)
+
+
+async def test_a_stopped_worker_still_ingests_the_batch_it_claimed_ahead(
+    api: AsyncTestClient[Litestar], clients: Clients, settings: Settings, stack_env: dict[str, str]
+) -> None:
+    await drain(clients, settings)  # nothing else due
+    sender = new_phone()
+    for i in range(9):
+        assert await deliver(api, raw(text_payload(CHANNEL_A, sender, f"n{i}"))) == 200
+    stop = asyncio.Event()
+    worker = Worker(clients.service_db, msgspec.structs.replace(settings, worker_batch_size=3))
+    rounds: list[int] = []
+    process = worker._process
+
+    async def process_then_stop(events: list[Any]) -> Any:
+        report = await process(events)
+        rounds.append(len(events))
+        stop.set()  # stop after the first batch; the second was claimed meanwhile
+        return report
+
+    worker._process = process_then_stop  # type: ignore[method-assign]
+    await asyncio.wait_for(worker.run_forever(stop), timeout=30)
+
+    assert rounds == [3, 3]
+    assert await stored_for(clients, sender) == 6
+    # Nothing is left leased by a worker that is gone: the rest is simply due.
+    left = psql(
+        stack_env["DATABASE_URL"],
+        f"select count(*) filter (where locked_until > now()) || '/' || count(*) "
+        f"from webhook_events where status = 'pending' and body like '%{sender}%'",
+    )
+    assert left == "0/3"
