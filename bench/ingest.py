@@ -270,6 +270,25 @@ def cpu_by_component(roots: dict[str, int]) -> dict[str, float]:
     return used
 
 
+def machine_cpu() -> list[int]:
+    """The machine's CPU time so far, in ticks, by kind (the `cpu` line of /proc/stat)."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
+def machine_cpu_since(before: list[int]) -> dict[str, float]:
+    """Seconds of all cores since `before`: busy in processes, in interrupts, and idle."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        (a - b) / tick for a, b in zip(machine_cpu()[:8], before[:8], strict=True)
+    )
+    return {
+        "processes": user + nice + system,
+        "interrupts": irq + softirq,
+        "idle": idle + iowait,
+        "steal": steal,
+    }
+
+
 def component_roots(
     stack: IsolatedStack, api: ServiceProcess, worker: ServiceProcess
 ) -> dict[str, int]:
@@ -379,6 +398,7 @@ async def main() -> int:
             prepare_wrk(traffic, seconds, stack.folder)
             roots = component_roots(stack, api, worker)
             cpu_before = cpu_by_component(roots)
+            machine_before = machine_cpu()
             phase_start = psql(database_url, "select now()")
             started = time.perf_counter()
             children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -387,6 +407,7 @@ async def main() -> int:
             await drained(database_url)
             e2e_seconds = time.perf_counter() - started
             cpu_after = cpu_by_component(roots)
+            machine = machine_cpu_since(machine_before)
             cpu = {name: cpu_after[name] - cpu_before[name] for name in roots}
             cpu["wrk (load generator)"] = (children_after.ru_utime + children_after.ru_stime) - (
                 children_before.ru_utime + children_before.ru_stime
@@ -430,6 +451,10 @@ async def main() -> int:
     print(f"CPU during the max phase ({e2e_seconds:.2f}s wall, 2 cores = {2 * e2e_seconds:.2f}s):")
     for name, used in sorted(cpu.items(), key=lambda kv: -kv[1]):
         print(f"  {name:>20} {used:6.2f}s  {1000 * used / e2e_items:5.3f} ms per msg")
+    print(
+        "  whole machine: "
+        + ", ".join(f"{kind} {seconds:.2f}s" for kind, seconds in machine.items())
+    )
     figures = {
         "ack_p50_ms_at_100": round(results["100"]["p50"], 2),
         "ack_p99_ms_at_100": round(results["100"]["p99"], 2),
@@ -446,6 +471,7 @@ async def main() -> int:
         "peak_rss_api_mb": round(peak_api, 1),
         "peak_rss_worker_mb": round(peak_worker, 1),
         "cpu_ms_per_msg": {k: round(1000 * v / e2e_items, 3) for k, v in cpu.items()},
+        "machine_cpu_s": {k: round(v, 2) for k, v in machine.items()},
         "quick": args.quick,
     }
     print(json.dumps(figures))
