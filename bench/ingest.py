@@ -235,6 +235,7 @@ async def send_with_wrk(
         "p99": p99 / 1000,
         "failures": errors,
         "ack_per_s": requests / (duration_us / 1e6),
+        "seconds": duration_us / 1e6,
     }
 
 
