@@ -146,6 +146,7 @@ join public.conversations c
 # transaction: the issue's "direct-SQL limit". `pipeline` adds what the design
 # must also do for the same rows: store each delivery (its raw body) before
 # the 200, claim it, and mark it done, each step committed as in production.
+LIMIT_ROUNDS = 3
 SQL_LIMITS = """
 create temporary table batches as
 select b as batch,
@@ -191,34 +192,46 @@ select b as batch,
             'status', (array['sent','delivered','read'])[1 + (b + i) % 3],
             'timestamp', now()))
         from generate_series(1, 30) i) as statuses
-from generate_series(1, 2 * {batches}) b;
+from generate_series(1, 2 * {rounds} * {batches}) b;
 
+-- Each round on rows of its own; the best round is the limit (noise only slows).
 do $$
 declare
     r record;
-    started timestamptz := clock_timestamp();
+    started timestamptz;
 begin
-    for r in select * from batches where batch <= {batches} order by batch loop
-        perform public.ingest_webhook_batch('{{}}'::bigint[], r.messages, r.statuses, '[]'::jsonb);
+    for round in 0 .. {rounds} - 1 loop
+        started := clock_timestamp();
+        for r in select * from batches
+                 where batch > 2 * round * {batches} and batch <= (2 * round + 1) * {batches}
+                 order by batch loop
+            perform public.ingest_webhook_batch('{{}}'::bigint[], r.messages, r.statuses, '[]');
+        end loop;
+        raise notice 'ingest=%', extract(epoch from clock_timestamp() - started);
+        commit;
     end loop;
-    raise notice 'ingest=%', extract(epoch from clock_timestamp() - started);
 end $$;
 
 do $$
 declare
     r record;
     claimed bigint[];
-    started timestamptz := clock_timestamp();
+    started timestamptz;
 begin
-    for r in select * from batches where batch > {batches} order by batch loop
-        perform public.enqueue_webhook_events(r.events);
-        commit;
-        select array_agg(c.id) into claimed from public.claim_webhook_events(100, 60) c;
-        commit;
-        perform public.ingest_webhook_batch(claimed, r.messages, r.statuses, '[]'::jsonb);
-        commit;
+    for round in 0 .. {rounds} - 1 loop
+        started := clock_timestamp();
+        for r in select * from batches
+                 where batch > (2 * round + 1) * {batches} and batch <= (2 * round + 2) * {batches}
+                 order by batch loop
+            perform public.enqueue_webhook_events(r.events);
+            commit;
+            select array_agg(c.id) into claimed from public.claim_webhook_events(100, 60) c;
+            commit;
+            perform public.ingest_webhook_batch(claimed, r.messages, r.statuses, '[]');
+            commit;
+        end loop;
+        raise notice 'pipeline=%', extract(epoch from clock_timestamp() - started);
     end loop;
-    raise notice 'pipeline=%', extract(epoch from clock_timestamp() - started);
 end $$;
 """
 
@@ -474,7 +487,7 @@ async def main() -> int:
         batches = int(200 * scale)
         elapsed = psql_notices(database_url, SQL_LIMITS.format(
             w0=WORKSPACES[0], w1=WORKSPACES[1], c0=CHANNELS[0][0], c1=CHANNELS[1][0],
-            senders=SENDERS, outbound=OUTBOUND, batches=batches,
+            senders=SENDERS, outbound=OUTBOUND, batches=batches, rounds=LIMIT_ROUNDS,
         ))  # fmt: skip
         limit = batches * 100 / elapsed["ingest"]
         pipeline_limit = batches * 100 / elapsed["pipeline"]
@@ -496,10 +509,12 @@ async def main() -> int:
     )
     print(f"end to end: {e2e_items} msgs in {e2e_seconds:.2f}s = {e2e:.0f} msgs/s")
     print(
-        f"SQL limit (ingest_webhook_batch in Postgres): {limit:.0f} msgs/s; ratio {e2e / limit:.2f}"
+        f"SQL limit (ingest_webhook_batch in Postgres, best of {LIMIT_ROUNDS}): "
+        f"{limit:.0f} msgs/s; ratio {e2e / limit:.2f}"
     )
     print(
-        f"pipeline SQL limit (enqueue, claim, ingest in Postgres): {pipeline_limit:.0f} msgs/s; "
+        f"pipeline SQL limit (enqueue, claim, ingest, best of {LIMIT_ROUNDS}): "
+        f"{pipeline_limit:.0f} msgs/s; "
         f"ratio {e2e / pipeline_limit:.2f}"
     )
     print(f"peak RSS: api {peak_api:.0f} MB, worker {peak_worker:.0f} MB")
@@ -554,7 +569,10 @@ async def drained(database_url: str) -> None:
 
 
 def psql_notices(database_url: str, sql: str) -> dict[str, float]:
-    """Runs `sql` statement by statement (a DO block may commit); its `name=seconds` notices."""
+    """Runs `sql` statement by statement (a DO block may commit).
+
+    Its notices are `name=seconds`; the shortest of each name is kept.
+    """
     result = subprocess.run(
         ["psql", database_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"],
         input=sql,
@@ -566,7 +584,7 @@ def psql_notices(database_url: str, sql: str) -> dict[str, float]:
     for line in result.stderr.splitlines():
         if "NOTICE:" in line and "=" in line:
             name, _, seconds = line.split("NOTICE:", 1)[1].strip().partition("=")
-            found[name] = float(seconds)
+            found[name] = min(float(seconds), found.get(name, float("inf")))
     if {"ingest", "pipeline"} - found.keys():
         raise RuntimeError(result.stderr)
     return found
