@@ -142,10 +142,13 @@ join public.conversations c
 
 # The limits: the same kind of rows, written by the same SQL functions called
 # inside Postgres in one session with prepared batches of 70 messages and 30
-# statuses (no HTTP, no Python). `ingest` is ingest_webhook_batch alone, in one
-# transaction: the issue's "direct-SQL limit". `pipeline` adds what the design
-# must also do for the same rows: store each delivery (its raw body) before
-# the 200, claim it, and mark it done, each step committed as in production.
+# statuses (no HTTP, no Python), with the service and worker stopped.
+# `ingest` is ingest_webhook_batch alone, one transaction per round: the
+# issue's "direct-SQL limit". `pipeline` adds what the design must also do for
+# the same rows: store each delivery (its raw body) before the 200, claim it,
+# and mark it done, each step committed as in production. Every round has new
+# messages; as in the end-to-end phase, the senders' conversations exist after
+# the first round and most statuses no longer move a message.
 LIMIT_ROUNDS = 3
 SQL_LIMITS = """
 create temporary table batches as
@@ -226,6 +229,9 @@ begin
             perform public.enqueue_webhook_events(r.events);
             commit;
             select array_agg(c.id) into claimed from public.claim_webhook_events(100, 60) c;
+            if cardinality(claimed) is distinct from 100 then
+                raise exception 'claimed % events, not the 100 just stored', cardinality(claimed);
+            end if;
             commit;
             perform public.ingest_webhook_batch(claimed, r.messages, r.statuses, '[]');
             commit;
@@ -415,7 +421,7 @@ def pending_events(database_url: str) -> int:
     return int(
         psql(
             database_url,
-            "select count(*) from webhook_events where status in ('pending','processing')",
+            "select count(*) from webhook_events where status = 'pending'",
         )
     )
 
@@ -484,6 +490,9 @@ async def main() -> int:
             )
 
         peak_api, peak_worker = api.peak_rss_mb(), worker.peak_rss_mb()
+        # The limits have Postgres to themselves: nothing else may claim their events.
+        api.stop()
+        worker.stop()
         batches = int(200 * scale)
         elapsed = psql_notices(database_url, SQL_LIMITS.format(
             w0=WORKSPACES[0], w1=WORKSPACES[1], c0=CHANNELS[0][0], c1=CHANNELS[1][0],

@@ -69,5 +69,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
-    document_webhook(app.openapi_schema)
+    document_webhook(app.openapi_schema, settings)
     return app

@@ -4,16 +4,18 @@ Every WhatsApp message and status arrives here, so this is a raw ASGI route:
 Litestar routes to it and its exception handlers still shape every refusal,
 but no dependency injection, signature model or response object runs per
 delivery (0.18 → 0.11 ms of API CPU per delivery, docs/PERFORMANCE.md). The
-price is that it documents itself: `WEBHOOK_PATH_ITEM` is what the app
+price is that it documents itself: `webhook_path_item` is what the app
 factory adds to the OpenAPI document.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import logging
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from litestar import asgi
+from litestar.enums import ScopeType
 from litestar.exceptions import MethodNotAllowedException
 from litestar.openapi.spec import (
     OpenAPI,
@@ -28,18 +30,24 @@ from litestar.openapi.spec import (
     RequestBody,
     Schema,
 )
-from litestar.types.asgi_types import HTTPResponseBodyEvent, HTTPResponseStartEvent
+from litestar.types.asgi_types import (
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    WebSocketCloseEvent,
+)
 
 from service.api.errors import MEANINGS, ApiError
 from service.ingest.ingress import Outcome
 from service.repositories import channels as channels_repo
 
 if TYPE_CHECKING:
-    from litestar.types import HTTPScope, Receive, Scope, Send
+    from litestar.types import Receive, Scope, Send
 
     from service.clients import Clients
     from service.ingest.ingress import WebhookIngress
     from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/api/webhooks/whatsapp"
 _ALLOW = "GET, POST, OPTIONS"
@@ -50,21 +58,25 @@ _REFUSALS = {
     Outcome.UNAVAILABLE: (503, "unavailable", "could not store the delivery; retry"),
 }
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
-_STORED = HTTPResponseStartEvent(
-    type="http.response.start", status=200, headers=[_TEXT, (b"content-length", b"0")]
-)
-_EMPTY = HTTPResponseBodyEvent(type="http.response.body", body=b"", more_body=False)
 
 
 @asgi(WEBHOOK_PATH, is_mount=False, copy_scope=False)
 async def whatsapp_webhook(scope: Scope, receive: Receive, send: Send) -> None:
-    method = cast("HTTPScope", scope)["method"]
+    if scope["type"] != ScopeType.HTTP:  # a WebSocket handshake on this path: refused
+        await send(WebSocketCloseEvent(type="websocket.close", code=1008, reason=""))
+        return
+    method = scope["method"]
     if method == "POST":
         await _receive_delivery(scope, receive, send)
     elif method == "GET":
         await _verify_subscription(scope, send)
     elif method == "OPTIONS":
-        await _answer(send, 204, b"", extra=[(b"allow", _ALLOW.encode())])
+        await send(
+            HTTPResponseStartEvent(
+                type="http.response.start", status=204, headers=[(b"allow", _ALLOW.encode())]
+            )
+        )
+        await send(HTTPResponseBodyEvent(type="http.response.body", body=b"", more_body=False))
     else:
         raise MethodNotAllowedException(headers={"Allow": _ALLOW})
 
@@ -76,17 +88,17 @@ async def _receive_delivery(scope: Scope, receive: Receive, send: Send) -> None:
     body = await _read_body(scope, receive, settings.webhook_max_body_bytes)
     secret_header = settings.webhook_secret_header.lower().encode("latin-1")
     secret = signature = None
+    # ASGI servers lowercase header names; the first of a repeated header counts.
     for name, value in scope["headers"]:
-        if name == secret_header:
+        if name == secret_header and secret is None:
             secret = value.decode("latin-1")
-        elif name == b"x-hub-signature-256":
+        elif name == b"x-hub-signature-256" and signature is None:
             signature = value.decode("latin-1")
     outcome = await ingress.accept(body, secret=secret, signature=signature)
     if outcome is not Outcome.STORED:
         status, error, detail = _REFUSALS[outcome]
         raise ApiError(status, error, detail)
-    await send(_STORED)
-    await send(_EMPTY)
+    await _answer(send, 200, b"")
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
@@ -127,16 +139,15 @@ async def _verify_subscription(scope: Scope, send: Send) -> None:
     try:
         known = await channels_repo.verify_token_exists(clients.service_db, token)
     except Exception as exc:  # database unreachable: Meta retries the handshake
+        log.warning("verify token lookup failed: %s", type(exc).__name__)
         raise ApiError(503, "unavailable", "could not check the verify token; retry") from exc
     if not known:
         raise ApiError(403, "forbidden", "verification failed")
     await _answer(send, 200, param("hub.challenge").encode())
 
 
-async def _answer(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    headers = [_TEXT, (b"content-length", str(len(body)).encode()), *(extra or [])]
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    headers = [_TEXT, (b"content-length", str(len(body)).encode())]
     await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers))
     await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
 
@@ -178,49 +189,55 @@ def _header(name: str, description: str) -> Parameter:
     )
 
 
-WEBHOOK_PATH_ITEM = PathItem(
-    post=Operation(
-        tags=["webhooks"],
-        summary="Receive a WhatsApp webhook delivery (360dialog or Meta)",
-        description=(
-            "Answers exactly 200 (empty body) once the delivery is stored durably; 400 for a "
-            "body that is not a WhatsApp payload, 401 for a bad credential, 413 over "
-            "WEBHOOK_MAX_BODY_BYTES (1 MiB), 503 when it could not be stored (the sender "
-            "retries). Nothing is stored on any refusal."
-        ),
-        operation_id="ApiWebhooksWhatsappReceive",
-        parameters=[
-            _header("X-Webhook-Secret", "360dialog: the channel's webhook secret"),
-            _header("X-Hub-Signature-256", "Meta-direct: sha256=<HMAC of the body>"),
-        ],
-        request_body=RequestBody(
-            content={"application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))},
-            required=True,
-            description="The webhook payload, as 360dialog or Meta sends it",
-        ),
-        responses={
-            "200": OpenAPIResponse(
-                description="Stored",
-                headers={"Content-Length": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER))},
+def webhook_path_item(settings: Settings) -> PathItem:
+    """The operations of the raw route, as configured."""
+    return PathItem(
+        post=Operation(
+            tags=["webhooks"],
+            summary="Receive a WhatsApp webhook delivery (360dialog or Meta)",
+            description=(
+                "Answers exactly 200 (empty body) once the delivery is stored durably; 400 for a "
+                "body that is not a WhatsApp payload, 401 for a bad credential, 413 over "
+                f"{settings.webhook_max_body_bytes} bytes, 503 when it could not be stored (the "
+                "sender retries). Nothing is stored on any refusal."
             ),
-            **{str(code): _error(code) for code in (400, 401, 413, 503)},
-        },
-    ),
-    get=Operation(
-        tags=["webhooks"],
-        summary="Meta-direct subscription handshake",
-        description="Echoes hub.challenge when hub.verify_token matches an active channel.",
-        operation_id="ApiWebhooksWhatsappVerify",
-        parameters=[
-            _query("hub.mode", "must be `subscribe`"),
-            _query("hub.verify_token", "the channel's verify token"),
-            _query("hub.challenge", "echoed back"),
-        ],
-        responses={"200": _text("hub.challenge"), "403": _error(403), "503": _error(503)},
-    ),
-)
+            operation_id="ApiWebhooksWhatsappReceive",
+            parameters=[
+                _header(settings.webhook_secret_header, "360dialog: the channel's webhook secret"),
+                _header("X-Hub-Signature-256", "Meta-direct: sha256=<HMAC of the body>"),
+            ],
+            request_body=RequestBody(
+                content={
+                    "application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))
+                },
+                required=True,
+                description="The webhook payload, as 360dialog or Meta sends it",
+            ),
+            responses={
+                "200": OpenAPIResponse(
+                    description="Stored",
+                    headers={
+                        "Content-Length": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER))
+                    },
+                ),
+                **{str(code): _error(code) for code in (400, 401, 413, 503)},
+            },
+        ),
+        get=Operation(
+            tags=["webhooks"],
+            summary="Meta-direct subscription handshake",
+            description="Echoes hub.challenge when hub.verify_token matches an active channel.",
+            operation_id="ApiWebhooksWhatsappVerify",
+            parameters=[
+                _query("hub.mode", "must be `subscribe`"),
+                _query("hub.verify_token", "the channel's verify token"),
+                _query("hub.challenge", "echoed back"),
+            ],
+            responses={"200": _text("hub.challenge"), "403": _error(403), "503": _error(503)},
+        ),
+    )
 
 
-def document_webhook(document: OpenAPI) -> None:
+def document_webhook(document: OpenAPI, settings: Settings) -> None:
     """Adds the raw route's operations to the app's OpenAPI document."""
-    document.paths = {**(document.paths or {}), WEBHOOK_PATH: WEBHOOK_PATH_ITEM}
+    document.paths = {**(document.paths or {}), WEBHOOK_PATH: webhook_path_item(settings)}

@@ -107,24 +107,33 @@ class Worker:
         """
         backoff = 0.0
         ahead: asyncio.Task[list[ClaimedEvent]] | None = None
-        while ahead is not None or not stop.is_set():
-            claim, ahead = ahead or asyncio.ensure_future(self._claim()), None
-            try:
-                events = await claim
-                if events and not stop.is_set():
-                    ahead = asyncio.create_task(self._claim())
-                report = await self._process(events)
-                await self._maybe_prune()
-                backoff = 0.0
-            except Exception as exc:  # database away: keep the worker alive, back off
-                backoff = min(max(backoff * 2, 0.5), 30.0)
-                log.warning(
-                    "worker round failed (%s); retrying in %.1fs", type(exc).__name__, backoff
-                )
-                await _wait(stop, backoff)
-                continue
-            if report.claimed == 0:
-                await _wait(stop, self._settings.worker_idle_poll_seconds)
+        try:
+            while ahead is not None or not stop.is_set():
+                # A claim made while the last batch was still being ingested
+                # can miss what arrived meanwhile: only an empty fresh claim
+                # means the inbox is idle.
+                fresh = ahead is None
+                claim, ahead = ahead or asyncio.ensure_future(self._claim()), None
+                try:
+                    events = await claim
+                    if events and not stop.is_set():
+                        ahead = asyncio.create_task(self._claim())
+                    report = await self._process(events)
+                    await self._maybe_prune()
+                    backoff = 0.0
+                except Exception as exc:  # database away: keep the worker alive, back off
+                    backoff = min(max(backoff * 2, 0.5), 30.0)
+                    log.warning(
+                        "worker round failed (%s); retrying in %.1fs", type(exc).__name__, backoff
+                    )
+                    if ahead is None:  # a batch in hand is processed first: its lease runs
+                        await _wait(stop, backoff)
+                    continue
+                if report.claimed == 0 and fresh:
+                    await _wait(stop, self._settings.worker_idle_poll_seconds)
+        finally:
+            if ahead is not None:  # cancelled: its events wait for their lease to run out
+                ahead.cancel()
 
     async def _report_problems(self, ingested: list[tuple[ClaimedEvent, IngestBatch]]) -> None:
         """Events whose other rows landed but some messages could not be filed.

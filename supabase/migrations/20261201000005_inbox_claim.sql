@@ -16,10 +16,15 @@ update public.webhook_events set status = 'pending' where status = 'processing';
 
 drop index public.idx_webhook_events_leased;
 
+-- NOT VALID, then VALIDATE: the check of existing rows does not block the
+-- webhook's inserts while it runs.
 alter table public.webhook_events drop constraint webhook_events_status_check;
 alter table public.webhook_events
-    add constraint webhook_events_status_check check (status in ('pending', 'done', 'dead'));
+    add constraint webhook_events_status_check check (status in ('pending', 'done', 'dead'))
+    not valid;
+alter table public.webhook_events validate constraint webhook_events_status_check;
 
+-- Applies to pages written from now on; earlier ones fill up as they are pruned.
 alter table public.webhook_events set (fillfactor = 50);
 
 -- Leases up to p_limit due events, the longest due first. An event whose lease
@@ -54,6 +59,30 @@ as $$
     order by c.id
 $$;
 
-revoke execute on function public.claim_webhook_events(integer, integer)
-    from public, anon, authenticated;
-grant execute on function public.claim_webhook_events(integer, integer) to service_role;
+-- A replay must not take an event from under the worker that holds its lease
+-- (before this migration such an event was 'processing' and not replayable).
+create or replace function public.replay_webhook_events(p_event_id bigint default null)
+returns integer
+    language sql
+    set search_path = ''
+as $$
+    with replayed as (
+        update public.webhook_events
+        set status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = null
+        where (p_event_id is null and status = 'dead')
+           or (id = p_event_id
+               and (status in ('dead', 'done')
+                    or (status = 'pending' and (locked_until is null or locked_until < now()))))
+        returning 1
+    )
+    select count(*)::integer from replayed
+$$;
+
+revoke execute on function
+    public.claim_webhook_events(integer, integer),
+    public.replay_webhook_events(bigint)
+from public, anon, authenticated;
+grant execute on function
+    public.claim_webhook_events(integer, integer),
+    public.replay_webhook_events(bigint)
+to service_role;

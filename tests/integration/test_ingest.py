@@ -720,3 +720,47 @@ async def test_a_stopped_worker_still_ingests_the_batch_it_claimed_ahead(
         f"from webhook_events where status = 'pending' and body like '%{sender}%'",
     )
     assert left == "0/3"
+
+
+async def test_deliveries_arriving_during_a_batch_do_not_wait_for_the_idle_poll(
+    api: AsyncTestClient[Litestar], clients: Clients, settings: Settings
+) -> None:
+    await drain(clients, settings)  # nothing else due
+    first, second = new_phone(), new_phone()
+    for i in range(3):
+        assert await deliver(api, raw(text_payload(CHANNEL_A, first, f"a{i}"))) == 200
+    # Idle polls this long would time the test out.
+    patient = msgspec.structs.replace(settings, worker_batch_size=3, worker_idle_poll_seconds=60)
+    worker = Worker(clients.service_db, patient)
+    stop = asyncio.Event()
+    claims: list[int] = []
+    ahead_returned = asyncio.Event()
+    more_sent: list[bool] = []
+    claim, process = worker._claim, worker._process
+
+    async def counted_claim() -> list[Any]:
+        events = await claim()
+        claims.append(len(events))
+        if len(claims) == 2:
+            ahead_returned.set()
+        return events
+
+    async def process_slowly(events: list[Any]) -> Any:
+        if not more_sent:
+            more_sent.append(True)
+            # The claim made ahead has come back empty; only now do more arrive.
+            await ahead_returned.wait()
+            for i in range(3):
+                assert await deliver(api, raw(text_payload(CHANNEL_A, second, f"b{i}"))) == 200
+        report = await process(events)
+        if await stored_for(clients, second) == 3:
+            stop.set()
+        return report
+
+    worker._claim = counted_claim  # type: ignore[method-assign]
+    worker._process = process_slowly  # type: ignore[method-assign]
+    await asyncio.wait_for(worker.run_forever(stop), timeout=20)
+
+    assert claims[:2] == [3, 0]
+    assert await stored_for(clients, first) == 3
+    assert await stored_for(clients, second) == 3

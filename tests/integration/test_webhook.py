@@ -352,39 +352,81 @@ async def test_options_lists_every_method(api: AsyncTestClient[Litestar]) -> Non
 
     assert response.status_code == 204
     assert response.headers["allow"] == "GET, POST, OPTIONS"
+    assert "content-length" not in response.headers  # RFC 9110: never on a 204
+
+
+async def test_head_is_not_a_way_in(api: AsyncTestClient[Litestar]) -> None:
+    response = await api.head("/api/webhooks/whatsapp")
+
+    assert response.status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [(SECRET_A, "wrong", 200), ("wrong", SECRET_A, 401)],
+    ids=["first-valid", "first-invalid"],
+)
+async def test_the_first_of_repeated_secret_headers_is_the_one_checked(
+    api: AsyncTestClient[Litestar], clients: Clients, first: str, second: str, expected: int
+) -> None:
+    # Straight through ASGI: httpx would fold repeated headers into one.
+    body = raw(text_payload(CHANNEL_A, new_phone(), "dos veces"))
+    headers = [(b"x-webhook-secret", first.encode()), (b"x-webhook-secret", second.encode())]
+
+    status, _, _ = await asgi_post(api, headers, [body])
+
+    assert status == expected
+    assert await stored_bodies(clients, body) == (1 if expected == 200 else 0)
+
+
+async def asgi_post(
+    api: AsyncTestClient[Litestar], headers: list[tuple[bytes, bytes]], pieces: list[bytes]
+) -> tuple[int, bytes, int]:
+    """POSTs `pieces` as one chunked body; (status, response body, chunks the app read).
+
+    On the test client's own event loop, where the app's lifespan runs.
+    """
+    return await asyncio.to_thread(api.blocking_portal.call, _asgi_post, api.app, headers, pieces)
+
+
+async def _asgi_post(
+    app: Litestar, headers: list[tuple[bytes, bytes]], pieces: list[bytes]
+) -> tuple[int, bytes, int]:
+    read: list[int] = []
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        read.append(1)
+        return {"type": "http.request", "body": pieces[len(read) - 1],
+                "more_body": len(read) < len(pieces)}  # fmt: skip
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/api/webhooks/whatsapp", "raw_path": b"/api/webhooks/whatsapp",
+        "root_path": "", "query_string": b"", "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000), "headers": headers,
+    }  # fmt: skip
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:]), len(read)
 
 
 async def test_a_streamed_body_over_the_limit_gets_413_without_a_length(
     api: AsyncTestClient[Litestar], clients: Clients
 ) -> None:
-    # Straight through ASGI: a chunked upload, no Content-Length to refuse early on.
+    # A chunked upload: no Content-Length to refuse it early on.
     pieces = [b" " * (64 * 1024)] * 20 + [raw(text_payload(CHANNEL_A, new_phone(), "al final"))]
-    received: list[int] = []
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        received.append(1)
-        return {"type": "http.request", "body": pieces[len(received) - 1],
-                "more_body": len(received) < len(pieces)}  # fmt: skip
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
     before = await event_count(clients)
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/api/webhooks/whatsapp", "raw_path": b"/api/webhooks/whatsapp",
-        "root_path": "", "query_string": b"", "server": ("testserver", 80),
-        "client": ("127.0.0.1", 5000), "headers": [(b"x-webhook-secret", SECRET_A.encode())],
-    }  # fmt: skip
-    await api.app(scope, receive, send)
 
-    assert sent[0]["status"] == 413
-    assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"] == (
-        "payload_too_large"
-    )
+    headers = [(b"x-webhook-secret", SECRET_A.encode())]
+    status, body, read = await asgi_post(api, headers, pieces)
+
+    assert status == 413
+    assert json.loads(body)["error"] == "payload_too_large"
     # It stopped reading once over the limit (1 MiB = 16 chunks of 64 KiB).
-    assert len(received) == 17
+    assert read == 17
     assert await event_count(clients) == before
 
 

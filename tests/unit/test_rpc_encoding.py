@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import msgspec
+import pytest
 
+from service.repositories import rpc
 from service.repositories.rpc import encode_for_postgres
 
 
@@ -21,7 +23,11 @@ def test_a_literal_backslash_u0000_in_text_is_kept() -> None:
     assert msgspec.json.decode(encode_for_postgres({"t": text})) == {"t": text}
 
 
-def test_clean_input_is_encoded_once_as_is() -> None:
+def test_clean_input_is_encoded_once_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_slow_path(value: object) -> object:
+        raise AssertionError("the U+0000 clean-up ran on clean input")
+
+    monkeypatch.setattr(rpc, "_without_nul", no_slow_path)
     value = {"p_events": [{"body": '{"a":"\\n"}', "id": 3}]}
 
     assert encode_for_postgres(value) == msgspec.json.encode(value)
