@@ -169,20 +169,10 @@ def _text(description: str) -> OpenAPIResponse:
     )
 
 
-def _query(name: str, description: str) -> Parameter:
+def _optional(where: str, name: str, description: str) -> Parameter:
     return Parameter(
         name=name,
-        param_in="query",
-        required=False,
-        schema=Schema(type=OpenAPIType.STRING),
-        description=description,
-    )
-
-
-def _header(name: str, description: str) -> Parameter:
-    return Parameter(
-        name=name,
-        param_in="header",
+        param_in=where,
         required=False,
         schema=Schema(type=OpenAPIType.STRING),
         description=description,
@@ -203,8 +193,8 @@ def webhook_path_item(settings: Settings) -> PathItem:
             ),
             operation_id="ApiWebhooksWhatsappReceive",
             parameters=[
-                _header(settings.webhook_secret_header, "360dialog: the channel's webhook secret"),
-                _header("X-Hub-Signature-256", "Meta-direct: sha256=<HMAC of the body>"),
+                _optional("header", settings.webhook_secret_header, "360dialog: the secret"),
+                _optional("header", "X-Hub-Signature-256", "Meta: sha256=<HMAC of the body>"),
             ],
             request_body=RequestBody(
                 content={
@@ -229,9 +219,9 @@ def webhook_path_item(settings: Settings) -> PathItem:
             description="Echoes hub.challenge when hub.verify_token matches an active channel.",
             operation_id="ApiWebhooksWhatsappVerify",
             parameters=[
-                _query("hub.mode", "must be `subscribe`"),
-                _query("hub.verify_token", "the channel's verify token"),
-                _query("hub.challenge", "echoed back"),
+                _optional("query", "hub.mode", "must be `subscribe`"),
+                _optional("query", "hub.verify_token", "the channel's verify token"),
+                _optional("query", "hub.challenge", "echoed back"),
             ],
             responses={"200": _text("hub.challenge"), "403": _error(403), "503": _error(503)},
         ),
