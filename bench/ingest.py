@@ -471,6 +471,7 @@ async def main() -> int:
             roots = component_roots(stack, api, worker)
             cpu_before = cpu_by_component(roots)
             machine_before = machine_cpu()
+            window_start = time.perf_counter()
             phase_start = psql(database_url, "select now()")
             children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             results["max"] = await send_with_wrk(url, seconds, stack.folder, args.connections)
@@ -487,6 +488,7 @@ async def main() -> int:
             )
             cpu_after = cpu_by_component(roots)
             machine = machine_cpu_since(machine_before)
+            window = time.perf_counter() - window_start
             cpu = {name: cpu_after[name] - cpu_before[name] for name in roots}
             cpu["wrk (load generator)"] = (children_after.ru_utime + children_after.ru_stime) - (
                 children_before.ru_utime + children_before.ru_stime
@@ -542,7 +544,9 @@ async def main() -> int:
         f"ratio {e2e / pipeline_limit:.2f}"
     )
     print(f"peak RSS: api {peak_api:.0f} MB, worker {peak_worker:.0f} MB")
-    print(f"CPU during the max phase ({e2e_seconds:.2f}s wall, 2 cores = {2 * e2e_seconds:.2f}s):")
+    print(
+        f"CPU from wrk's start to the last row ({window:.2f}s wall, 2 cores = {2 * window:.2f}s):"
+    )
     for name, used in sorted(cpu.items(), key=lambda kv: -kv[1]):
         print(f"  {name:>20} {used:6.2f}s  {1000 * used / e2e_items:5.3f} ms per msg")
     print(
