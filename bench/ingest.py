@@ -3,7 +3,7 @@
 Runs on a private stack (its own folder and ports) with the real API and the
 real worker as child processes, then removes everything it started.
 
-    uv run python bench/ingest.py [--quick]
+    uv run python bench/ingest.py [--quick] [--connections N]
 
 Traffic: 70% inbound messages (80% text, 20% image) from 2,000 senders across
 the two seeded workspaces, 30% statuses of earlier outbound messages in
