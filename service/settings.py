@@ -28,7 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     webhook_secret_header: str = "X-Webhook-Secret"  # noqa: S105 (a header name)
     webhook_max_body_bytes: int = 1024 * 1024
-    webhook_batch_window_ms: float = 0.0
+    webhook_batch_window_ms: float = 2.0
     worker_batch_size: int = 300
     worker_idle_poll_seconds: float = 0.5
     worker_max_attempts: int = 8

@@ -1,10 +1,8 @@
 """Gathers concurrent webhook deliveries into one database write.
 
 One PostgREST call per delivery tops out far below what 360dialog can send
-at peak; one call for everything that queued while the previous writes were
-in flight keeps the ACK both durable and fast. Waiting longer for company
-(`window_seconds`) only delays a lone delivery: at 0 the batches of a busy
-webhook form by themselves (see docs/PERFORMANCE.md).
+at peak; one call for everything that arrived in the last few milliseconds
+keeps the ACK both durable and fast (see docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
