@@ -116,18 +116,25 @@ class Worker:
                 claim, ahead = ahead or asyncio.ensure_future(self._claim()), None
                 try:
                     events = await claim
-                    if events and not stop.is_set():
+                    # Not after a failed round: claiming ahead would lease the
+                    # inbox batch after batch while processing keeps failing.
+                    if events and not stop.is_set() and backoff == 0.0:
                         ahead = asyncio.create_task(self._claim())
                     report = await self._process(events)
                     await self._maybe_prune()
                     backoff = 0.0
                 except Exception as exc:  # database away: keep the worker alive, back off
                     backoff = min(max(backoff * 2, 0.5), 30.0)
+                    if ahead is not None:  # a batch in hand goes first: its lease runs
+                        log.warning(
+                            "worker round failed (%s); finishing the batch in hand first",
+                            type(exc).__name__,
+                        )
+                        continue
                     log.warning(
                         "worker round failed (%s); retrying in %.1fs", type(exc).__name__, backoff
                     )
-                    if ahead is None:  # a batch in hand is processed first: its lease runs
-                        await _wait(stop, backoff)
+                    await _wait(stop, backoff)
                     continue
                 if report.claimed == 0 and fresh:
                     await _wait(stop, self._settings.worker_idle_poll_seconds)

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -690,10 +691,11 @@ def test_fixture_secrets_are_the_seeded_ones() -> None:
     assert uuid.UUID(WORKSPACE_A)
 
 
+@pytest.mark.usefixtures("quiet_inbox")
 async def test_a_stopped_worker_still_ingests_the_batch_it_claimed_ahead(
     api: AsyncTestClient[Litestar], clients: Clients, settings: Settings, stack_env: dict[str, str]
 ) -> None:
-    await drain(clients, settings)  # nothing else due
+    await drain(clients, settings)
     sender = new_phone()
     for i in range(9):
         assert await deliver(api, raw(text_payload(CHANNEL_A, sender, f"n{i}"))) == 200
@@ -722,10 +724,11 @@ async def test_a_stopped_worker_still_ingests_the_batch_it_claimed_ahead(
     assert left == "0/3"
 
 
+@pytest.mark.usefixtures("quiet_inbox")
 async def test_deliveries_arriving_during_a_batch_do_not_wait_for_the_idle_poll(
     api: AsyncTestClient[Litestar], clients: Clients, settings: Settings
 ) -> None:
-    await drain(clients, settings)  # nothing else due
+    await drain(clients, settings)
     first, second = new_phone(), new_phone()
     for i in range(3):
         assert await deliver(api, raw(text_payload(CHANNEL_A, first, f"a{i}"))) == 200
@@ -764,3 +767,51 @@ async def test_deliveries_arriving_during_a_batch_do_not_wait_for_the_idle_poll(
     assert claims[:2] == [3, 0]
     assert await stored_for(clients, first) == 3
     assert await stored_for(clients, second) == 3
+
+
+@pytest.mark.usefixtures("quiet_inbox")
+async def test_an_idle_worker_polls_at_its_idle_interval(
+    clients: Clients, settings: Settings
+) -> None:
+    await drain(clients, settings)
+    idle = msgspec.structs.replace(settings, worker_idle_poll_seconds=0.2)
+    worker = Worker(clients.service_db, idle)
+    claims: list[int] = []
+    claim = worker._claim
+
+    async def counted_claim() -> list[Any]:
+        events = await claim()
+        claims.append(len(events))
+        return events
+
+    worker._claim = counted_claim  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run_forever(stop))
+    await asyncio.sleep(1.0)  # the span being measured, not a wait for readiness
+    stop.set()
+    await asyncio.wait_for(running, timeout=5)
+
+    # About five polls in one second; a worker that never slept would make hundreds.
+    assert 3 <= len(claims) <= 8
+    assert set(claims) == {0}
+
+
+@pytest.fixture
+def quiet_inbox(stack_env: dict[str, str]) -> Iterator[None]:
+    """Earlier tests' pending events (in backoff, or leased) must not become due mid-test."""
+    database_url = stack_env["DATABASE_URL"]
+    moved = psql(
+        database_url,
+        "with moved as (update webhook_events set next_attempt_at = next_attempt_at "
+        "+ interval '1 day' where status = 'pending' returning id) "
+        "select coalesce(string_agg(id::text, ','), '') from moved",
+    )
+    try:
+        yield
+    finally:
+        if moved:
+            psql(
+                database_url,
+                "update webhook_events set next_attempt_at = next_attempt_at - interval '1 day' "
+                f"where id in ({moved})",
+            )

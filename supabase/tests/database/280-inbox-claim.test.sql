@@ -1,7 +1,7 @@
 -- The worker's claim (migration 005): a lease is locked_until on a pending
 -- event, taken in due order, and it never changes an indexed column.
 begin;
-select plan(15);
+select plan(16);
 
 truncate public.webhook_events;
 -- Inserted in reverse: due order is not id order.
@@ -107,6 +107,9 @@ set local role service_role;
 select is(public.replay_webhook_events(
               (select id from public.webhook_events where body = '{"n":1}')), 1,
           'a done event can be replayed');
+select is(public.replay_webhook_events(
+              (select id from public.webhook_events where body = '{"n":4}')), 1,
+          'a pending event no worker holds can be replayed (it waited for its backoff)');
 reset role;
 
 select * from finish();
