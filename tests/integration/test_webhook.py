@@ -10,11 +10,14 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 from litestar import Litestar
+from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import AsyncTestClient
 from postgrest.types import CountMethod
 
+from service.app import create_app
 from service.clients import Clients
 from service.repositories.channels import hash_webhook_secret
 from service.settings import Settings
@@ -445,3 +448,25 @@ async def test_the_openapi_document_describes_the_webhook(api: AsyncTestClient[L
         "hub.verify_token",
         "hub.challenge",
     ]
+
+
+async def test_a_websocket_on_the_webhook_path_is_refused(api: AsyncTestClient[Litestar]) -> None:
+    session = await api.websocket_connect("/api/webhooks/whatsapp")
+    with pytest.raises(WebSocketDisconnect) as refused, session:
+        session.receive_text()
+
+    assert refused.value.code == 1008
+
+
+async def test_handshake_answers_503_when_the_database_is_away(settings: Settings) -> None:
+    # Nothing listens on port 9 of loopback: the verify-token lookup fails.
+    broken = msgspec.structs.replace(settings, supabase_url="http://127.0.0.1:9")
+    async with AsyncTestClient(app=create_app(broken)) as client:
+        response = await client.get(
+            "/api/webhooks/whatsapp",
+            params={"hub.mode": "subscribe", "hub.verify_token": "t", "hub.challenge": "42"},
+        )
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+    assert "42" not in response.text
