@@ -286,7 +286,7 @@ def prepare_wrk(traffic: Traffic, seconds: int, folder: Path) -> None:
 
 
 async def send_with_wrk(
-    url: str, seconds: int, folder: Path, connections: int = 256
+    url: str, seconds: int, folder: Path, connections: int = MAX_PHASE_CONNECTIONS
 ) -> dict[str, float]:
     """Closed loop, `connections` at once, for `seconds`; wrk's own latency percentiles."""
     lines = folder / "bodies.tsv"
@@ -306,7 +306,6 @@ async def send_with_wrk(
         "p99": p99 / 1000,
         "failures": errors,
         "ack_per_s": requests / (duration_us / 1e6),
-        "seconds": duration_us / 1e6,
     }
 
 
@@ -477,30 +476,22 @@ async def main() -> int:
             results["max"] = await send_with_wrk(url, seconds, stack.folder, args.connections)
             children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             await drained(database_url)
-            # From the first delivery stored (not wrk's start-up, which reads
-            # its bodies first) until every row is visible, on Postgres's clock.
-            e2e_seconds = float(
-                psql(
-                    database_url,
-                    "select extract(epoch from clock_timestamp() - min(received_at)) "
-                    f"from webhook_events where received_at >= '{phase_start}'",
-                )
-            )
+            # Unique deliveries stored in the phase (one message or status each),
+            # and the time from the first one stored (not wrk's start-up, which
+            # reads its bodies first) until every row is visible, on Postgres's clock.
+            items, statuses, since_first = psql(
+                database_url,
+                "select count(*) || '|' || count(*) filter (where body like '%\"statuses\"%') "
+                "|| '|' || extract(epoch from clock_timestamp() - min(received_at)) "
+                f"from webhook_events where received_at >= '{phase_start}'",
+            ).split("|")
+            e2e_items, e2e_statuses, e2e_seconds = int(items), int(statuses), float(since_first)
             cpu_after = cpu_by_component(roots)
             machine = machine_cpu_since(machine_before)
             window = time.perf_counter() - window_start
             cpu = {name: cpu_after[name] - cpu_before[name] for name in roots}
             cpu["wrk (load generator)"] = (children_after.ru_utime + children_after.ru_stime) - (
                 children_before.ru_utime + children_before.ru_stime
-            )
-            # Unique deliveries stored in the phase, one message or status each.
-            e2e_items, e2e_statuses = (
-                int(x)
-                for x in psql(
-                    database_url,
-                    "select count(*) || '|' || count(*) filter (where body like '%\"statuses\"%') "
-                    f"from webhook_events where received_at >= '{phase_start}'",
-                ).split("|")
             )
 
         peak_api, peak_worker = api.peak_rss_mb(), worker.peak_rss_mb()

@@ -71,12 +71,7 @@ async def whatsapp_webhook(scope: Scope, receive: Receive, send: Send) -> None:
     elif method == "GET":
         await _verify_subscription(scope, send)
     elif method == "OPTIONS":
-        await send(
-            HTTPResponseStartEvent(
-                type="http.response.start", status=204, headers=[(b"allow", _ALLOW.encode())]
-            )
-        )
-        await send(HTTPResponseBodyEvent(type="http.response.body", body=b"", more_body=False))
+        await _send(send, 204, [(b"allow", _ALLOW.encode())], b"")
     else:
         raise MethodNotAllowedException(headers={"Allow": _ALLOW})
 
@@ -85,15 +80,19 @@ async def _receive_delivery(scope: Scope, receive: Receive, send: Send) -> None:
     state = scope["app"].state
     settings: Settings = state.settings
     ingress: WebhookIngress = state.webhook
-    body = await _read_body(scope, receive, settings.webhook_max_body_bytes)
+    limit = settings.webhook_max_body_bytes
     secret_header = settings.webhook_secret_header.lower().encode("latin-1")
     secret = signature = None
-    # ASGI servers lowercase header names; the first of a repeated header counts.
+    # One pass: ASGI servers lowercase header names; the first of a repeated
+    # header counts.
     for name, value in scope["headers"]:
         if name == secret_header and secret is None:
             secret = value.decode("latin-1")
         elif name == b"x-hub-signature-256" and signature is None:
             signature = value.decode("latin-1")
+        elif name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise _too_large(limit)
+    body = await _read_body(receive, limit)
     outcome = await ingress.accept(body, secret=secret, signature=signature)
     if outcome is not Outcome.STORED:
         status, error, detail = _REFUSALS[outcome]
@@ -101,11 +100,8 @@ async def _receive_delivery(scope: Scope, receive: Receive, send: Send) -> None:
     await _answer(send, 200, b"")
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole body, or 413 as soon as it is known to exceed `limit`."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise _too_large(limit)
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, or 413 as soon as what arrived exceeds `limit`."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -147,7 +143,10 @@ async def _verify_subscription(scope: Scope, send: Send) -> None:
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:
-    headers = [_TEXT, (b"content-length", str(len(body)).encode())]
+    await _send(send, status, [_TEXT, (b"content-length", str(len(body)).encode())], body)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers))
     await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
 
