@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -736,17 +736,15 @@ async def test_deliveries_arriving_during_a_batch_do_not_wait_for_the_idle_poll(
     patient = msgspec.structs.replace(settings, worker_batch_size=3, worker_idle_poll_seconds=60)
     worker = Worker(clients.service_db, patient)
     stop = asyncio.Event()
-    claims: list[int] = []
     ahead_returned = asyncio.Event()
-    more_sent: list[bool] = []
-    claim, process = worker._claim, worker._process
 
-    async def counted_claim() -> list[Any]:
-        events = await claim()
-        claims.append(len(events))
-        if len(claims) == 2:
+    def second_claim_returned(sizes: list[int]) -> None:
+        if len(sizes) == 2:  # the one made ahead, while the first batch is processed
             ahead_returned.set()
-        return events
+
+    claims = record_claims(worker, second_claim_returned)
+    more_sent: list[bool] = []
+    process = worker._process
 
     async def process_slowly(events: list[Any]) -> Any:
         if not more_sent:
@@ -760,7 +758,6 @@ async def test_deliveries_arriving_during_a_batch_do_not_wait_for_the_idle_poll(
             stop.set()
         return report
 
-    worker._claim = counted_claim  # type: ignore[method-assign]
     worker._process = process_slowly  # type: ignore[method-assign]
     await asyncio.wait_for(worker.run_forever(stop), timeout=20)
 
@@ -776,15 +773,7 @@ async def test_an_idle_worker_polls_at_its_idle_interval(
     await drain(clients, settings)
     idle = msgspec.structs.replace(settings, worker_idle_poll_seconds=0.2)
     worker = Worker(clients.service_db, idle)
-    claims: list[int] = []
-    claim = worker._claim
-
-    async def counted_claim() -> list[Any]:
-        events = await claim()
-        claims.append(len(events))
-        return events
-
-    worker._claim = counted_claim  # type: ignore[method-assign]
+    claims = record_claims(worker)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run_forever(stop))
     await asyncio.sleep(1.0)  # the span being measured, not a wait for readiness
@@ -794,6 +783,23 @@ async def test_an_idle_worker_polls_at_its_idle_interval(
     # About five polls in one second; a worker that never slept would make hundreds.
     assert 3 <= len(claims) <= 8
     assert set(claims) == {0}
+
+
+def record_claims(
+    worker: Worker, after: Callable[[list[int]], object] = lambda sizes: None
+) -> list[int]:
+    """The sizes of the worker's claims, in order; `after` sees them after each one."""
+    sizes: list[int] = []
+    claim = worker._claim
+
+    async def recorded() -> list[Any]:
+        events = await claim()
+        sizes.append(len(events))
+        after(sizes)
+        return events
+
+    worker._claim = recorded  # type: ignore[method-assign]
+    return sizes
 
 
 @pytest.fixture
