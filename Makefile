@@ -1,9 +1,13 @@
 # The two commands of the README are `make run` and `make test`.
 # STACK_DIR / STACK_PORT / PORT select an isolated instance (see README).
 STACK_DIR ?= .local
-STACK_PORT ?= 54321
+# Not 54321: that block is the Supabase CLI's, and both may run on one machine.
+STACK_PORT ?= 54421
 PORT ?= 8000
 export STACK_DIR STACK_PORT PORT
+# Where stack/stack.sh installs uv when the machine has none (Debian 12's
+# Python refuses a system-wide pip install).
+export PATH := $(CURDIR)/.tools/uv/bin:$(PATH)
 
 .PHONY: up down reset migrate status install run test lint bench
 

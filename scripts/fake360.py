@@ -5,7 +5,9 @@ and tests that run the API as a real process use it too. Nothing leaves the mach
 
 Sends are accepted with a fresh wamid and printed; media ids resolve to a
 lookaside URL (which the client rewrites to this host, as with 360dialog) that
-serves a small placeholder image; anything else answers Meta's error shape.
+serves a small placeholder image; a webhook registration
+(`POST /v1/configs/webhook`, what `channel register-webhook` calls) is checked
+and printed, never forwarded; anything else answers Meta's error shape.
 """
 
 from __future__ import annotations
@@ -58,14 +60,37 @@ async def _media_bytes(_: web.Request) -> web.Response:
     return web.Response(body=PLACEHOLDER, content_type="image/gif")
 
 
+async def _configure_webhook(request: web.Request) -> web.Response:
+    """As 360dialog: the number's key in D360-API-KEY, an https URL, optional headers."""
+    if not request.headers.get("D360-API-KEY"):
+        return _error(401, "Missing D360-API-KEY (fake 360dialog)")
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, "Body is not JSON (fake 360dialog)")
+    url = body.get("url") if isinstance(body, dict) else None
+    headers = body.get("headers", {}) if isinstance(body, dict) else None
+    if not isinstance(url, str) or not url.startswith("https://"):
+        return _error(400, "url must be an https URL (fake 360dialog)")
+    if not isinstance(headers, dict):
+        return _error(400, "headers must be an object (fake 360dialog)")
+    # Header names only: the values are the channel's webhook secret.
+    print(f"fake 360dialog: webhook -> {url} (headers: {sorted(headers)})", flush=True)
+    return web.json_response({"url": url})
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": {"code": 100, "message": message}}, status=status)
+
+
 async def _unknown(_: web.Request) -> web.Response:
-    error = {"code": 100, "message": "Unsupported request (fake 360dialog)"}
-    return web.json_response({"error": error}, status=400)
+    return _error(400, "Unsupported request (fake 360dialog)")
 
 
 def make_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/messages", _messages)
+    app.router.add_post("/v1/configs/webhook", _configure_webhook)
     app.router.add_get("/whatsapp_business/attachments/", _media_bytes)
     app.router.add_get(r"/{media_id:[0-9]+}", _media_info)
     app.router.add_route("*", "/{tail:.*}", _unknown)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: the service (and the worker) in the foreground against the stack
-# that `make up` started. Ctrl-C stops them; the stack stays for `make down`.
+# `make run`: the API, the worker and (unless .env names a real 360dialog) the
+# fake 360dialog in the foreground, against the stack that `make up` started.
+# Ctrl-C stops these three; the stack runs in sessions of its own and stays for
+# `make down`. Their pid files go next to the stack's, for `make status`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,27 +15,59 @@ set -a
 [ -f .env ] && . ./.env
 PORT="${PORT:-8000}"
 set +a
+RUN_DIR="$STACK_DIR/run"
+API_URL="http://127.0.0.1:$PORT"
+FAKE_PORT=$((PORT + 1))
+FAKE_URL="http://127.0.0.1:$FAKE_PORT"
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# One line instead of uvicorn's "address already in use" traceback.
+refuse_taken_port() { # refuse_taken_port <port> <what>
+    port_free "$1" && return 0
+    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/health" 2>/dev/null; then
+        echo "wa-inbox is already running on http://127.0.0.1:$1 (make status; stop it or set another PORT)" >&2
+    else
+        echo "port $1 ($2) is taken by another program; free it or set another PORT" >&2
+    fi
+    exit 1
+}
+
+# stack.env points D360_BASE_URL at the fake on PORT+1; .env may name the real one.
+start_fake=0
+if [ -z "${D360_BASE_URL:-}" ] || [ "$D360_BASE_URL" = "$FAKE_URL" ]; then
+    D360_BASE_URL="$FAKE_URL"
+    export D360_BASE_URL
+    start_fake=1
+fi
+refuse_taken_port "$PORT" "the API"
+[ "$start_fake" = 0 ] || refuse_taken_port "$FAKE_PORT" "the fake 360dialog"
 
 pids=()
-# No 360dialog configured: replies and media go to a loopback stand-in, so the
-# README's session works offline. Set D360_BASE_URL in .env for the real one.
-if [ -z "${D360_BASE_URL:-}" ]; then
-    D360_BASE_URL="http://127.0.0.1:$((PORT + 1))"
-    export D360_BASE_URL
-    uv run --frozen python scripts/fake360.py --port "$((PORT + 1))" &
-    pids+=($!)
-    echo "360dialog: fake on $D360_BASE_URL (set D360_BASE_URL in .env for the real API)" >&2
-fi
+pidfiles=()
+started() { # started <name> <pid>: remembered for Ctrl-C and `make status`
+    pids+=("$2")
+    echo "$2" >"$RUN_DIR/$1.pid"
+    pidfiles+=("$RUN_DIR/$1.pid")
+}
 stop() {
     trap - INT TERM EXIT
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     wait
+    rm -f "${pidfiles[@]}" "$RUN_DIR/api.url" "$RUN_DIR/fake360.url"
 }
 trap stop INT TERM EXIT
 
+if [ "$start_fake" = 1 ]; then
+    uv run --frozen python scripts/fake360.py --port "$FAKE_PORT" &
+    started fake360 $!
+    echo "$FAKE_URL" >"$RUN_DIR/fake360.url"
+    echo "360dialog: fake on $FAKE_URL (set D360_BASE_URL in .env for the real API)" >&2
+fi
 uv run --frozen python -m service api &
-pids+=($!)
+started api $!
+echo "$API_URL" >"$RUN_DIR/api.url"
 uv run --frozen python -m service worker &
-pids+=($!)
-echo "wa-inbox on http://127.0.0.1:$PORT (OpenAPI: /schema); Ctrl-C to stop" >&2
+started worker $!
+echo "wa-inbox on $API_URL (OpenAPI: /schema); Ctrl-C to stop" >&2
 wait -n

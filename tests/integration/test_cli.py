@@ -6,16 +6,19 @@ import argparse
 import io
 import json
 import uuid
+from collections.abc import Iterator
 
 import jwt
 import msgspec
 import pytest
 from pytest_httpx import HTTPXMock
 
+from scripts.fake360 import fake_360dialog
 from service import cli
 from service.clients import Clients
 from service.settings import Settings
 from tests.support.inbox import WORKSPACE_B
+from tests.support.processes import free_port_block
 from tests.support.rows import rows
 
 
@@ -156,3 +159,39 @@ async def test_dev_token_for_an_unknown_email_fails(
 
     assert code == 1
     assert "no user" in out
+
+
+@pytest.fixture
+def local_fake_360dialog() -> Iterator[str]:
+    # A sync fixture: the fake runs its own loop in a thread, set up outside the test's loop.
+    with fake_360dialog(free_port_block(1, 59100)) as d360_url:
+        yield d360_url
+
+
+async def test_register_webhook_against_the_local_fake_360dialog(
+    settings: Settings, local_fake_360dialog: str
+) -> None:
+    """The README's step, run against what `make run` serves on PORT+1."""
+    pid = new_phone_number_id()
+    local = msgspec.structs.replace(settings, d360_base_url=local_fake_360dialog)
+    code, out = await run(
+        [
+            "channel", "add", "--workspace-id", WORKSPACE_B, "--phone-number-id", pid,
+            "--display-phone-number", "+57 601 555 0103", "--api-key", "key-local",
+            "--webhook-secret", "local-secret",
+        ],
+        local,
+    )  # fmt: skip
+    assert code == 0, out
+
+    code, out = await run(
+        [
+            "channel", "register-webhook", "--phone-number-id", pid,
+            "--url", "https://inbox.example.com/api/webhooks/whatsapp",
+            "--webhook-secret", "local-secret",
+        ],
+        local,
+    )  # fmt: skip
+
+    assert code == 0, out
+    assert "https://inbox.example.com/api/webhooks/whatsapp" in out
