@@ -118,7 +118,9 @@ def systemd_command(name: str, settings_file: dict[str, str]) -> tuple[list[str]
     unit = unit_settings(name)
     env = {"PATH": os.environ["PATH"]}
     for assignments in unit.get("Environment", []):
-        env.update(item.split("=", 1) for item in shlex.split(assignments))  # type: ignore[arg-type]
+        for item in shlex.split(assignments):
+            key, _, value = item.partition("=")
+            env[key] = value
     env.update(settings_file)
     (exec_start,) = unit["ExecStart"]
     return shlex.split(exec_start.replace(INSTALL_DIR, str(ROOT))), env
