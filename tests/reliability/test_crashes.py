@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from tests.support.inbox import CHANNEL_A, SECRET_A
+from service.clients import open_clients
+from service.repositories.send_ledger import SendLedger
+from service.settings import Settings
+from tests.integration.test_send_ledger import pending_reply
+from tests.support.inbox import AGENT_A, CHANNEL_A, SECRET_A
 from tests.support.payloads import new_phone, text_payload
 from tests.support.processes import IsolatedStack, ServiceProcess, free_port_block
 from tests.support.stack import psql
@@ -168,3 +175,39 @@ async def test_outages_answer_503_never_200_and_retries_land_once(
                 )
                 await asyncio.sleep(0.05)
             assert count(database_url, sql) == 1
+
+
+async def test_the_send_ledger_outlasts_a_database_blink(
+    stack: IsolatedStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reply 360dialog accepted is recorded even though the first tries hit an outage."""
+    async with open_clients(Settings.from_env(stack.env)) as clients:
+        message_id = uuid.UUID(await pending_reply(clients))
+        wamid = f"wamid.BLINK{uuid.uuid4().hex}"
+        stack.stop("postgrest")
+        try:
+            with caplog.at_level(logging.WARNING, logger="service.repositories.send_ledger"):
+                recording = asyncio.create_task(
+                    SendLedger(clients.service_db).record(
+                        message_id,
+                        sent_by=uuid.UUID(AGENT_A),
+                        status="sent",
+                        at=datetime.now(tz=UTC),
+                        wamid=wamid,
+                    )
+                )
+                deadline = time.monotonic() + 5
+                while not any("retrying" in r.getMessage() for r in caplog.records):
+                    assert not recording.done(), "recorded without meeting the outage"
+                    assert time.monotonic() < deadline, "the ledger never tried"
+                    await asyncio.sleep(0.02)
+        finally:
+            await asyncio.to_thread(stack.up)
+        recorded = await asyncio.wait_for(recording, timeout=10)
+
+    assert recorded is not None
+    assert (recorded.status, recorded.wamid) == ("sent", wamid)
+    stored = psql(
+        stack.env["DATABASE_URL"], f"select status from messages where id = '{message_id}'"
+    )
+    assert stored == "sent"
