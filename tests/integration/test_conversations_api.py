@@ -443,6 +443,9 @@ async def test_link_and_unlink_contact(api: Api, tenant: Tenant) -> None:
     malformed = await api.put(url, json={"contact_id": "nope"}, headers=tenant.headers)
     assert malformed.status_code == 422
     assert malformed.json()["detail"][0]["key"] == "contact_id"
+    # Refused means unchanged: the conversation keeps the contact it had.
+    kept = tenant.sql(f"select contact_id from public.conversations where id = '{conversation}'")
+    assert kept == str(contact)
 
     unlinked = await api.put(url, json={"contact_id": None}, headers=tenant.headers)
     assert unlinked.status_code == 200
@@ -572,6 +575,7 @@ async def test_send_needs_an_idempotency_key(
     assert response.status_code == 422
     assert "Idempotency-Key" in response.text
     assert httpx_mock.get_requests() == []
+    assert outbound_rows(tenant, conversation) == []
 
 
 async def test_window_still_open_at_23h59(api: Api, tenant: Tenant, httpx_mock: HTTPXMock) -> None:
@@ -774,6 +778,7 @@ async def test_inactive_channel_refuses_to_send(
     assert response.status_code == 409
     assert response.json()["error"] == "channel_unavailable"
     assert httpx_mock.get_requests() == []
+    assert outbound_rows(tenant, conversation) == []
 
 
 # --- media --------------------------------------------------------------------------------

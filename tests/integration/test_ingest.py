@@ -677,9 +677,27 @@ async def stored_for(clients: Clients, sender: str) -> int:
     return result.count or 0
 
 
-async def test_cli_lists_events_without_leaking_bodies(settings: Settings) -> None:
+async def test_cli_lists_events_without_leaking_bodies(
+    api: AsyncTestClient[Litestar], clients: Clients, settings: Settings
+) -> None:
+    secret_words = f"my address is {uuid.uuid4().hex}"
+    delivered = [raw(text_payload(CHANNEL_A, new_phone(), secret_words)) for _ in range(2)]
+    for body in delivered:
+        assert await deliver(api, body) == 200
+    ours = rows(
+        await clients.service_db.table("webhook_events")
+        .select("id")
+        .like("body", f"%{secret_words}%")
+        .execute()
+    )
+    assert len(ours) == 2
+
     out = io.StringIO()
     assert await run_cli(["events", "list", "--limit", "5"], settings, out) == 0
+    listed = {line.split()[0] for line in out.getvalue().splitlines()}
+    # Newest first: the two just stored are listed, by id, without their bodies.
+    assert {str(row["id"]) for row in ours} <= listed
+    assert secret_words not in out.getvalue()
     assert "whatsapp_business_account" not in out.getvalue()
 
 
