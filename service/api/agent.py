@@ -26,7 +26,7 @@ from litestar.types import ExceptionHandlersMap
 from postgrest import APIError, AsyncPostgrestClient
 
 from service.api.auth import AuthUser, TokenVerifier, authenticate
-from service.api.errors import ApiError, ErrorBody, documented, error_response
+from service.api.errors import ApiError, ErrorBody, ErrorCode, documented, error_response
 from service.clients import Clients
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.send_ledger import SendLedger
@@ -35,8 +35,9 @@ from service.whatsapp.d360 import D360Client
 log = logging.getLogger(__name__)
 
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerAuth": []}]
-# Every agent route: unparsable body, bad token, not visible, invalid input, oversized body,
-# token keys unreachable; plus 502 when the database refuses a request.
+# Every agent route: bad token, not visible, invalid input, token keys unreachable, 502
+# when the database refuses a request; routes with a body also 400 (unparsable) and 413
+# (too large): service.api.openapi.AgentOperation keeps those two only where there is one.
 AGENT_ERRORS = documented(400, 401, 404, 413, 422, 502, 503)
 SEND_ERRORS = documented(400, 401, 404, 409, 413, 422, 502, 503)
 OPENAPI_COMPONENTS = Components(
@@ -139,7 +140,7 @@ def not_found(what: str = "conversation") -> ApiError:
 
 # PostgREST/Postgres errors that reach a handler. Never 403: RLS denials look like
 # absence (404), and no database message is echoed to the caller.
-_PGRST_STATUS = {
+_PGRST_STATUS: dict[str, tuple[int, ErrorCode, str]] = {
     "PGRST301": (401, "unauthorized", "invalid or expired token"),
     "PGRST302": (401, "unauthorized", "missing token"),
     "42501": (404, "not_found", "not found"),

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from postgrest import AsyncPostgrestClient
 
 from service.api.agent import (
@@ -27,6 +27,7 @@ from service.api.agent import (
     text_input,
 )
 from service.api.auth import AuthUser
+from service.api.openapi import AgentOperation, ConversationId, SendOperation
 from service.api.replies import now_utc, read_receipt_task, send_reply
 from service.api.schemas import (
     ConversationListItem,
@@ -55,6 +56,8 @@ class ConversationController(Controller):
     @get(
         "",
         responses=AGENT_ERRORS,
+        operation_id="listConversations",
+        operation_class=AgentOperation,
         summary="List conversations, newest activity first",
         description=(
             "Keyset pagination: pass `next_cursor` back as `cursor` for the next page "
@@ -67,13 +70,37 @@ class ConversationController(Controller):
     async def list_conversations(
         self,
         user_db: NamedDependency[AsyncPostgrestClient],
-        workspace_id: FromQuery[uuid.UUID | None] = None,
-        search: Annotated[str | None, QueryParameter(max_length=200)] = None,
-        status: FromQuery[Literal["active", "archived"] | None] = None,
-        is_read: FromQuery[bool | None] = None,
-        assigned_to: FromQuery[uuid.UUID | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 30,
-        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        workspace_id: Annotated[
+            uuid.UUID | None,
+            QueryParameter(description="Only this workspace's (default: every workspace of yours)"),
+        ] = None,
+        search: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=200,
+                description="Words of the contact's name or digits of the phone; accents and "
+                "case do not matter",
+            ),
+        ] = None,
+        status: Annotated[
+            Literal["active", "archived"] | None,
+            QueryParameter(description="Only active or only archived (default: both)"),
+        ] = None,
+        is_read: Annotated[
+            bool | None, QueryParameter(description="Only read (true) or only unread (false)")
+        ] = None,
+        assigned_to: Annotated[
+            uuid.UUID | None, QueryParameter(description="Only those assigned to this user id")
+        ] = None,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=100, description="Conversations per page (1-100)")
+        ] = 30,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=200, description="The previous page's `next_cursor`, for the next page"
+            ),
+        ] = None,
     ) -> ConversationPage:
         filters = ConversationFilters(
             workspace_id=workspace_id,
@@ -94,25 +121,36 @@ class ConversationController(Controller):
     @get(
         "/{conversation_id:uuid}",
         responses=AGENT_ERRORS,
+        operation_id="getConversation",
+        operation_class=AgentOperation,
         summary="One conversation with its contact, tags, recent orders and window",
     )
     async def get_conversation(
-        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: FromPath[uuid.UUID]
+        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: ConversationId
     ) -> ConversationWithDetails:
         return ConversationWithDetails.build(await _visible(user_db, conversation_id), now_utc())
 
     @get(
         "/{conversation_id:uuid}/messages",
         responses=AGENT_ERRORS,
+        operation_id="listMessages",
+        operation_class=AgentOperation,
         summary="Message history, newest first",
         description="Keyset pagination: pass `next_cursor` back as `before` for older messages.",
     )
     async def list_messages(
         self,
         user_db: NamedDependency[AsyncPostgrestClient],
-        conversation_id: FromPath[uuid.UUID],
-        before: Annotated[str | None, QueryParameter(max_length=200)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        conversation_id: ConversationId,
+        before: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=200, description="The previous page's `next_cursor`, for older messages"
+            ),
+        ] = None,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=100, description="Messages per page (1-100)")
+        ] = 50,
     ) -> MessagePage:
         after = decode_cursor(before, "before")
         await _visible(user_db, conversation_id)
@@ -125,6 +163,8 @@ class ConversationController(Controller):
     @post(
         "/{conversation_id:uuid}/read",
         responses=AGENT_ERRORS,
+        operation_id="markConversationRead",
+        operation_class=AgentOperation,
         status_code=200,
         summary="Mark read: is_read true, unread_count 0",
         description=(
@@ -138,7 +178,7 @@ class ConversationController(Controller):
         user_db: NamedDependency[AsyncPostgrestClient],
         channel_keys: NamedDependency[ChannelKeys],
         d360: NamedDependency[D360Client],
-        conversation_id: FromPath[uuid.UUID],
+        conversation_id: ConversationId,
     ) -> Response[ConversationWithDetails]:
         row = await _visible(user_db, conversation_id)
         had_unread = row.unread_count > 0 or not row.is_read
@@ -157,28 +197,34 @@ class ConversationController(Controller):
     @post(
         "/{conversation_id:uuid}/archive",
         responses=AGENT_ERRORS,
+        operation_id="archiveConversation",
+        operation_class=AgentOperation,
         status_code=200,
         summary="Archive",
     )
     async def archive(
-        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: FromPath[uuid.UUID]
+        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: ConversationId
     ) -> ConversationWithDetails:
         return await _set(user_db, conversation_id, {"status": "archived"})
 
     @post(
         "/{conversation_id:uuid}/unarchive",
         responses=AGENT_ERRORS,
+        operation_id="unarchiveConversation",
+        operation_class=AgentOperation,
         status_code=200,
         summary="Unarchive (a new inbound message also does this)",
     )
     async def unarchive(
-        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: FromPath[uuid.UUID]
+        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: ConversationId
     ) -> ConversationWithDetails:
         return await _set(user_db, conversation_id, {"status": "active"})
 
     @put(
         "/{conversation_id:uuid}/contact",
         responses=AGENT_ERRORS,
+        operation_id="linkContact",
+        operation_class=AgentOperation,
         summary="Link a contact of the same workspace (null unlinks)",
         description="422 on `contact_id` when it is not a contact of this conversation's "
         "workspace; nothing changes then.",
@@ -186,7 +232,7 @@ class ConversationController(Controller):
     async def link_contact(
         self,
         user_db: NamedDependency[AsyncPostgrestClient],
-        conversation_id: FromPath[uuid.UUID],
+        conversation_id: ConversationId,
         data: JSONBody[LinkContactBody],
     ) -> ConversationWithDetails:
         row = await _visible(user_db, conversation_id)
@@ -200,6 +246,8 @@ class ConversationController(Controller):
     @post(
         "/{conversation_id:uuid}/messages",
         responses=SEND_ERRORS,
+        operation_id="sendMessage",
+        operation_class=SendOperation,
         status_code=201,
         summary="Reply (free-form, inside the 24-hour window)",
         description=(
@@ -220,10 +268,17 @@ class ConversationController(Controller):
         channel_keys: NamedDependency[ChannelKeys],
         send_ledger: NamedDependency[SendLedger],
         d360: NamedDependency[D360Client],
-        conversation_id: FromPath[uuid.UUID],
+        conversation_id: ConversationId,
         data: JSONBody[SendMessageBody],
         idempotency_key: Annotated[
-            str, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
+            str,
+            HeaderParameter(
+                name="Idempotency-Key",
+                min_length=1,
+                max_length=200,
+                description="A key of yours for this reply (a UUID): a retry with the same key "
+                "and body returns the stored message and never sends twice",
+            ),
         ],
     ) -> Response[Message]:
         conversation = await _visible(user_db, conversation_id)

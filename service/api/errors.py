@@ -3,32 +3,69 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from msgspec import Meta
 
 log = logging.getLogger(__name__)
 
 
+# Every `error` the service answers; a client can switch on them. mypy holds the
+# code to this list: a new code must be added here (and so to the OpenAPI enum).
+ErrorCode = Literal[
+    "bad_request",
+    "invalid_payload",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "media_unavailable",
+    "method_not_allowed",
+    "conflict",
+    "window_closed",
+    "send_in_progress",
+    "channel_unavailable",
+    "payload_too_large",
+    "unsupported_media_type",
+    "invalid_input",
+    "idempotency_key_reused",
+    "too_many_requests",
+    "internal_error",
+    "database_error",
+    "send_failed",
+    "media_fetch_failed",
+    "unavailable",
+    "error",
+]
+
+
 class ErrorBody(msgspec.Struct):
-    error: str
-    detail: Any = None
+    error: Annotated[
+        ErrorCode, Meta(description="A stable machine code; the status code's table says which")
+    ]
+    detail: Annotated[
+        Any,
+        Meta(
+            description="Why, for a person: a sentence, or for `invalid_input` a list of "
+            "{key, message, source}; for send errors an object with `reason` and `message`"
+        ),
+    ] = None
 
 
 class ApiError(HTTPException):
     """Raised by handlers: `error` is a stable machine code, `detail` says why."""
 
-    def __init__(self, status_code: int, error: str, detail: Any = None) -> None:
+    def __init__(self, status_code: int, error: ErrorCode, detail: Any = None) -> None:
         super().__init__(status_code=status_code, detail=str(detail or error))
         self.error = error
         self.error_detail = detail
 
 
-_CODES = {
+_CODES: dict[int, ErrorCode] = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
@@ -67,7 +104,7 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
 
 
 def error_response(
-    status_code: int, error: str, detail: Any = None, headers: dict[str, str] | None = None
+    status_code: int, error: ErrorCode, detail: Any = None, headers: dict[str, str] | None = None
 ) -> Response[ErrorBody]:
     return Response(ErrorBody(error=error, detail=detail), status_code=status_code, headers=headers)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import httpx
 import msgspec
 from litestar import Controller, get
@@ -9,30 +11,32 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from msgspec import Meta
 
 from service.clients import Clients
 
 
 class Health(msgspec.Struct):
-    status: str
+    status: Annotated[str, Meta(description="`ok` while the process runs")]
 
 
 class Readiness(msgspec.Struct):
-    status: str
-    database: str
-    reason: str | None = None
+    status: Annotated[str, Meta(description="`ready`, or `unavailable`")]
+    database: Annotated[str, Meta(description="`ok`, or `down`")]
+    reason: Annotated[str | None, Meta(description="Why it is not ready; null when ready")] = None
 
 
 class HealthController(Controller):
     path = ""
     tags = ["health"]  # noqa: RUF012 (Litestar reads it per instance)
 
-    @get("/health", summary="The process is alive")
+    @get("/health", operation_id="getHealth", summary="The process is alive")
     async def health(self) -> Health:
         return Health(status="ok")
 
     @get(
         "/ready",
+        operation_id="getReadiness",
         summary="PostgREST answers through the gateway (503 with the reason if not)",
         responses={503: ResponseSpec(data_container=Readiness, description="Not ready, and why")},
     )

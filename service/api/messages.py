@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from litestar import Controller, Response, get
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 from postgrest import AsyncPostgrestClient
 
@@ -19,6 +16,7 @@ from service.api.agent import (
     not_found,
 )
 from service.api.media import content_disposition, iterate_body, open_media
+from service.api.openapi import MediaOperation, MessageId
 from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
 from service.repositories.channel_keys import ChannelKeys
@@ -37,6 +35,8 @@ class MessageController(Controller):
     @get(
         "/{message_id:uuid}/media",
         responses=AGENT_ERRORS,
+        operation_id="getMessageMedia",
+        operation_class=MediaOperation,
         summary="Stream a message's media",
         description=(
             "Received media is fetched through 360dialog with the channel's key and streamed "
@@ -50,7 +50,7 @@ class MessageController(Controller):
         user_db: NamedDependency[AsyncPostgrestClient],
         channel_keys: NamedDependency[ChannelKeys],
         d360: NamedDependency[D360Client],
-        message_id: FromPath[uuid.UUID],
+        message_id: MessageId,
     ) -> Response[bytes] | Stream | Redirect:
         message = await messages_repo.get(user_db, message_id)
         if message is None:

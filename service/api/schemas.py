@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 from service.repositories.conversations import Conversation, ConversationDetailsRow
 from service.repositories.messages import Message
@@ -23,9 +24,11 @@ __all__ = [
 ]
 
 
+_WINDOW = Meta(description="The 24-hour customer service window: open, closing or closed")
+
+
 class ConversationListItem(Conversation, frozen=True, kw_only=True):
-    # The 24h customer service window: open, closing (< 2 h left) or closed.
-    window: WindowStatus
+    window: Annotated[WindowStatus, _WINDOW]
 
     @classmethod
     def build(cls, row: Conversation, now: datetime) -> ConversationListItem:
@@ -34,7 +37,7 @@ class ConversationListItem(Conversation, frozen=True, kw_only=True):
 
 
 class ConversationWithDetails(ConversationDetailsRow, frozen=True, kw_only=True):
-    window: WindowStatus
+    window: Annotated[WindowStatus, _WINDOW]
 
     @classmethod
     def build(cls, row: ConversationDetailsRow, now: datetime) -> ConversationWithDetails:
@@ -43,30 +46,49 @@ class ConversationWithDetails(ConversationDetailsRow, frozen=True, kw_only=True)
 
 
 class ConversationPage(msgspec.Struct, frozen=True):
-    items: list[ConversationListItem]
-    # Pass as `cursor` for the next page; null on the last page.
-    next_cursor: str | None
+    items: Annotated[
+        list[ConversationListItem], Meta(description="This page, newest activity first")
+    ]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null on the last page")
+    ]
 
 
 class MessagePage(msgspec.Struct, frozen=True):
-    # Newest first.
-    items: list[Message]
-    # Pass as `before` for older messages; null when there are none.
-    next_cursor: str | None
+    items: Annotated[list[Message], Meta(description="This page, newest first")]
+    next_cursor: Annotated[
+        str | None,
+        Meta(description="Pass as `before` for older messages; null when there are none"),
+    ]
 
 
 class SendMessageBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A free-form reply: `text` for text; `media_url` (public https URL) for media."""
 
-    type: Literal["text", "image", "video", "audio", "document"]
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT_LENGTH)] | None = None
-    media_url: Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https://[^\s]+$")] | None = (
-        None
-    )
-    caption: Annotated[str, msgspec.Meta(max_length=MAX_CAPTION_LENGTH)] | None = None
-    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=240)] | None = None
+    type: Annotated[
+        Literal["text", "image", "video", "audio", "document"],
+        Meta(description="What is sent: `text`, or a media type with `media_url`"),
+    ]
+    text: Annotated[
+        Annotated[str, Meta(min_length=1, max_length=MAX_TEXT_LENGTH)] | None,
+        Meta(description="The message text; required for `text`"),
+    ] = None
+    media_url: Annotated[
+        Annotated[str, Meta(max_length=2048, pattern=r"^https://[^\s]+$")] | None,
+        Meta(description="A public https URL of the file; required for media types"),
+    ] = None
+    caption: Annotated[
+        Annotated[str, Meta(max_length=MAX_CAPTION_LENGTH)] | None,
+        Meta(description="Text shown under an image, video or document"),
+    ] = None
+    filename: Annotated[
+        Annotated[str, Meta(min_length=1, max_length=240)] | None,
+        Meta(description="The file name the customer sees, for a document"),
+    ] = None
 
 
 class LinkContactBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    # A contact of the conversation's workspace, or null to unlink.
-    contact_id: uuid.UUID | None
+    contact_id: Annotated[
+        uuid.UUID | None,
+        Meta(description="A contact of the conversation's workspace, or null to unlink"),
+    ]

@@ -36,7 +36,7 @@ from litestar.types.asgi_types import (
     WebSocketCloseEvent,
 )
 
-from service.api.errors import MEANINGS, ApiError
+from service.api.errors import MEANINGS, ApiError, ErrorCode
 from service.ingest.ingress import Outcome
 from service.repositories import channels as channels_repo
 
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/api/webhooks/whatsapp"
 _ALLOW = "GET, POST, OPTIONS"
 
-_REFUSALS = {
+_REFUSALS: dict[Outcome, tuple[int, ErrorCode, str]] = {
     Outcome.INVALID: (400, "invalid_payload", "not a WhatsApp webhook payload"),
     Outcome.UNAUTHORIZED: (401, "unauthorized", "missing or invalid webhook credential"),
     Outcome.UNAVAILABLE: (503, "unavailable", "could not store the delivery; retry"),
@@ -190,10 +190,18 @@ def webhook_path_item(settings: Settings) -> PathItem:
                 f"{settings.webhook_max_body_bytes} bytes, 503 when it could not be stored (the "
                 "sender retries). Nothing is stored on any refusal."
             ),
-            operation_id="ApiWebhooksWhatsappReceive",
+            operation_id="receiveWebhook",
             parameters=[
-                _optional("header", settings.webhook_secret_header, "360dialog: the secret"),
-                _optional("header", "X-Hub-Signature-256", "Meta: sha256=<HMAC of the body>"),
+                _optional(
+                    "header",
+                    settings.webhook_secret_header,
+                    "360dialog: the channel's webhook secret, as registered with 360dialog",
+                ),
+                _optional(
+                    "header",
+                    "X-Hub-Signature-256",
+                    "Meta-direct: `sha256=` and the HMAC-SHA256 of the body with the app secret",
+                ),
             ],
             request_body=RequestBody(
                 content={
@@ -216,11 +224,11 @@ def webhook_path_item(settings: Settings) -> PathItem:
             tags=["webhooks"],
             summary="Meta-direct subscription handshake",
             description="Echoes hub.challenge when hub.verify_token matches an active channel.",
-            operation_id="ApiWebhooksWhatsappVerify",
+            operation_id="verifyWebhook",
             parameters=[
-                _optional("query", "hub.mode", "must be `subscribe`"),
-                _optional("query", "hub.verify_token", "the channel's verify token"),
-                _optional("query", "hub.challenge", "echoed back"),
+                _optional("query", "hub.mode", "Must be `subscribe`"),
+                _optional("query", "hub.verify_token", "The channel's verify token"),
+                _optional("query", "hub.challenge", "Meta's random value, answered back as is"),
             ],
             responses={"200": _text("hub.challenge"), "403": _error(403), "503": _error(503)},
         ),

@@ -7,49 +7,74 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import Meta
 from postgrest import AsyncPostgrestClient
 
 ConversationStatus = Literal["active", "archived"]
 
 
 class Tag(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    name: str
-    color: str | None = None
+    id: Annotated[uuid.UUID, Meta(description="The tag's id")]
+    name: Annotated[str, Meta(description="The tag's name, as agents see it")]
+    color: Annotated[str | None, Meta(description="A display color (for example `#22c55e`)")] = None
 
 
 class ContactCard(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    phone: str
-    name: str | None = None
-    email: str | None = None
-    city: str | None = None
-    tags: list[Tag] = msgspec.field(default_factory=list)
+    id: Annotated[uuid.UUID, Meta(description="The contact's id")]
+    phone: Annotated[str, Meta(description="The contact's phone number, E.164 (`+57…`)")]
+    name: Annotated[str | None, Meta(description="The contact's name")] = None
+    email: Annotated[str | None, Meta(description="The contact's email")] = None
+    city: Annotated[str | None, Meta(description="The contact's city")] = None
+    tags: Annotated[list[Tag], Meta(description="The contact's tags, by name")] = msgspec.field(
+        default_factory=list
+    )
 
 
 class Conversation(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
-    workspace_id: uuid.UUID
-    contact_id: uuid.UUID | None
-    contact: ContactCard | None
-    phone: str
-    phone_number_id: str
-    status: ConversationStatus
-    is_read: bool
-    unread_count: int
-    last_message_preview: str | None
-    last_message_at: datetime
-    # WhatsApp's timestamp of the customer's last message: the 24h window's start.
-    last_customer_message_at: datetime | None
-    assigned_to: uuid.UUID | None
-    created_at: datetime
+    id: Annotated[uuid.UUID, Meta(description="The conversation's id")]
+    workspace_id: Annotated[uuid.UUID, Meta(description="The workspace it belongs to")]
+    contact_id: Annotated[
+        uuid.UUID | None, Meta(description="The linked contact's id; null when none is linked")
+    ]
+    contact: Annotated[
+        ContactCard | None, Meta(description="The linked contact with its tags; null when none")
+    ]
+    phone: Annotated[str, Meta(description="The customer's WhatsApp number, E.164 (`+57…`)")]
+    phone_number_id: Annotated[
+        str, Meta(description="The business number (channel) the customer writes to")
+    ]
+    status: Annotated[
+        ConversationStatus,
+        Meta(description="`active`, or `archived` (a new inbound message makes it active again)"),
+    ]
+    is_read: Annotated[bool, Meta(description="Whether an agent has read the latest messages")]
+    unread_count: Annotated[int, Meta(description="Inbound messages since it was last read")]
+    last_message_preview: Annotated[
+        str | None, Meta(description="The start of the latest message, for the list")
+    ]
+    last_message_at: Annotated[
+        datetime, Meta(description="When the latest message was sent (the list's order)")
+    ]
+    last_customer_message_at: Annotated[
+        datetime | None,
+        Meta(
+            description="WhatsApp's time of the customer's last message: the 24-hour window "
+            "starts here; null if the customer never wrote"
+        ),
+    ]
+    assigned_to: Annotated[
+        uuid.UUID | None, Meta(description="The agent (user id) it is assigned to, if any")
+    ]
+    created_at: Annotated[datetime, Meta(description="When the conversation was first stored")]
 
 
 class ConversationDetailsRow(Conversation, frozen=True, kw_only=True):
-    recent_orders_count: int
+    recent_orders_count: Annotated[
+        int, Meta(description="The contact's orders of the last 30 days")
+    ]
 
 
 class ChannelInfo(msgspec.Struct, frozen=True):

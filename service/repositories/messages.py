@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import Meta
 from postgrest import AsyncPostgrestClient
 
 MessageStatus = Literal["pending", "sent", "delivered", "read", "failed"]
@@ -22,27 +23,49 @@ _COLUMNS = (
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
-    conversation_id: uuid.UUID
-    workspace_id: uuid.UUID
-    wamid: str | None
-    direction: Literal["inbound", "outbound"]
-    type: str
-    content: dict[str, Any]
-    status: MessageStatus
-    status_timestamp: datetime | None
-    error_code: int | None
-    error_message: str | None
-    # The customer's reaction to this message ({emoji, from, timestamp}).
-    reaction: dict[str, Any] | None
-    media_url: str | None
-    media_mime_type: str | None
-    media_filename: str | None
-    sent_by: uuid.UUID | None
-    idempotency_key: str | None
-    # WhatsApp's time for the message; created_at is when it was stored.
-    timestamp: datetime
-    created_at: datetime
+    id: Annotated[uuid.UUID, Meta(description="The message's id")]
+    conversation_id: Annotated[uuid.UUID, Meta(description="The conversation it belongs to")]
+    workspace_id: Annotated[uuid.UUID, Meta(description="The workspace it belongs to")]
+    wamid: Annotated[
+        str | None, Meta(description="WhatsApp's message id; null until 360dialog accepted a reply")
+    ]
+    direction: Annotated[
+        Literal["inbound", "outbound"],
+        Meta(description="`inbound` from the customer, `outbound` from the business"),
+    ]
+    type: Annotated[
+        str, Meta(description="WhatsApp's message type: `text`, `image`, `audio`, `location`, …")
+    ]
+    content: Annotated[
+        dict[str, Any],
+        Meta(description="The type's fields (`body` for text; `media_id`, `caption`, … for media)"),
+    ]
+    status: Annotated[
+        MessageStatus,
+        Meta(description="Delivery state: pending, sent, delivered, read, or failed; never back"),
+    ]
+    status_timestamp: Annotated[
+        datetime | None, Meta(description="WhatsApp's time of the current status")
+    ]
+    error_code: Annotated[int | None, Meta(description="Meta's error code when `failed`")]
+    error_message: Annotated[str | None, Meta(description="Meta's error text when `failed`")]
+    reaction: Annotated[
+        dict[str, Any] | None,
+        Meta(description="The customer's reaction to this message (`emoji`, `from`, `timestamp`)"),
+    ]
+    media_url: Annotated[
+        str | None, Meta(description="For media sent by URL: that URL (media redirects to it)")
+    ]
+    media_mime_type: Annotated[str | None, Meta(description="The media's content type")]
+    media_filename: Annotated[str | None, Meta(description="The document's file name")]
+    sent_by: Annotated[
+        uuid.UUID | None, Meta(description="The agent (user id) who sent an outbound message")
+    ]
+    idempotency_key: Annotated[
+        str | None, Meta(description="The Idempotency-Key an agent's reply was sent with")
+    ]
+    timestamp: Annotated[datetime, Meta(description="WhatsApp's time for the message")]
+    created_at: Annotated[datetime, Meta(description="When it was stored here")]
 
 
 class NewOutbound(msgspec.Struct, frozen=True, kw_only=True):

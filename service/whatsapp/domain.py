@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal, TypeAlias
+from typing import Annotated, Literal, TypeAlias
 
 import msgspec
+from msgspec import Meta
 
 MediaType = Literal["image", "video", "audio", "document", "sticker"]
 SendType = Literal["text", "image", "video", "audio", "document", "sticker"]
@@ -178,8 +179,17 @@ class WindowStatus(msgspec.Struct, frozen=True):
     closed); None when the customer never wrote.
     """
 
-    state: Literal["open", "closing", "closed"]
-    closes_at: datetime | None
+    state: Annotated[
+        Literal["open", "closing", "closed"],
+        Meta(description="`closing` when under 2 hours are left; free-form replies need open"),
+    ]
+    closes_at: Annotated[
+        datetime | None,
+        Meta(
+            description="When free-form replies stop being allowed; "
+            "null if the customer never wrote"
+        ),
+    ]
 
 
 def window_status(last_inbound_at: datetime | None, now: datetime) -> WindowStatus:

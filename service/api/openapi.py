@@ -1,0 +1,99 @@
+"""What the generated OpenAPI document cannot say by itself about the agent routes.
+
+Litestar documents a 400 for every handler with parameters and a JSON 200 for
+every response; here a route's operation says what it really answers: no
+400/413 without a body (validation errors are 422 here), the media route's
+file and redirect, the send route's replay header.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Schema,
+)
+from litestar.openapi.spec import Operation as _Operation
+from litestar.params import PathParameter
+
+from service.api.replies import REPLAYED_HEADER
+
+ConversationId = Annotated[uuid.UUID, PathParameter(description="The conversation's id")]
+MessageId = Annotated[uuid.UUID, PathParameter(description="The message's id")]
+
+_STRING = Schema(type=OpenAPIType.STRING)
+
+
+@dataclass
+class AgentOperation(_Operation):
+    """An agent route: 400 and 413 only where there is a body to be malformed or too large."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is None and self.responses:
+            self.responses = {
+                code: response
+                for code, response in self.responses.items()
+                if code not in {"400", "413"}
+            }
+
+
+@dataclass
+class SendOperation(AgentOperation):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        created = (self.responses or {}).get("201")
+        if isinstance(created, OpenAPIResponse):
+            created.headers = {
+                **(created.headers or {}),
+                REPLAYED_HEADER: OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
+                    description=(
+                        "Present on a retry with an Idempotency-Key already sent: the stored "
+                        "message is returned and nothing is sent again"
+                    ),
+                    required=False,
+                ),
+            }
+
+
+@dataclass
+class MediaOperation(AgentOperation):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.responses = {
+            **(self.responses or {}),
+            "200": OpenAPIResponse(
+                description="The file, streamed with its own content type",
+                content={
+                    "*/*": OpenAPIMediaType(
+                        schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                    )
+                },
+                headers={
+                    "Content-Type": OpenAPIHeader(
+                        schema=_STRING, description="The media's type, as WhatsApp gave it"
+                    ),
+                    "Content-Disposition": OpenAPIHeader(
+                        schema=_STRING, description="`inline` with the file name"
+                    ),
+                    "Cache-Control": OpenAPIHeader(
+                        schema=_STRING, description="`private, max-age=300`"
+                    ),
+                },
+            ),
+            "307": OpenAPIResponse(
+                description="Media sent by URL: the file is at that URL",
+                headers={
+                    "Location": OpenAPIHeader(
+                        schema=_STRING, description="The https URL the media was sent from"
+                    )
+                },
+            ),
+        }
