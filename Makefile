@@ -7,7 +7,7 @@ PORT ?= 8000
 export STACK_DIR STACK_PORT PORT
 # Where stack/stack.sh installs uv when the machine has none (Debian 12's
 # Python refuses a system-wide pip install).
-export PATH := $(CURDIR)/.tools/uv/bin:$(PATH)
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 .PHONY: up down reset migrate status install run test lint bench
 

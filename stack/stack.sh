@@ -112,16 +112,19 @@ install_packages() {
 
 # Debian 12's Python is "externally managed" (PEP 668): `pip install` outside
 # a virtual environment is refused. uv goes into a venv of its own under
-# .tools/uv; the Makefile puts its bin folder on PATH.
+# .tools/uv, linked alone into .tools/bin, which the Makefile puts on PATH
+# (the venv's own python and pip stay off it).
 UV_HOME="$TOOLS_DIR/uv"
 install_python() {
-    if ! command -v uv >/dev/null 2>&1 && [ ! -x "$UV_HOME/bin/uv" ]; then
+    if ! command -v uv >/dev/null 2>&1 && [ ! -x "$TOOLS_DIR/bin/uv" ]; then
         apt_install python3-venv
         log "installing uv $UV_VERSION into $UV_HOME"
         python3 -m venv "$UV_HOME"
         "$UV_HOME/bin/pip" install -q --disable-pip-version-check "uv==$UV_VERSION"
+        mkdir -p "$TOOLS_DIR/bin"
+        ln -sf "$UV_HOME/bin/uv" "$TOOLS_DIR/bin/uv"
     fi
-    command -v uv >/dev/null 2>&1 || PATH="$UV_HOME/bin:$PATH"
+    command -v uv >/dev/null 2>&1 || PATH="$TOOLS_DIR/bin:$PATH"
     uv sync --frozen --quiet
 }
 

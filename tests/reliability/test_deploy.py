@@ -83,6 +83,21 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
 
 
+def test_the_files_start_the_documented_commands() -> None:
+    """The commands of docs/OPERATIONS.md "Deploy", and nothing else."""
+    operations = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    for process, name, entry in (
+        ("api", "wa-inbox-api.service", "web"),
+        ("worker", "wa-inbox-worker.service", "worker"),
+    ):
+        documented = f"python -m service {process}"
+        assert f"| `{documented}` |" in operations
+        (exec_start,) = unit_settings(name)["ExecStart"]
+        assert exec_start == f"{INSTALL_DIR}/.venv/bin/{documented}"
+        assert procfile()[entry].endswith(f"uv run --frozen --no-dev {documented}")
+    assert procfile().keys() == {"web", "worker"}
+
+
 def test_units_restart_on_failure_and_stop_with_sigterm() -> None:
     for name in ("wa-inbox-api.service", "wa-inbox-worker.service"):
         unit = unit_settings(name)
