@@ -8,6 +8,7 @@ then stop cleanly on SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -110,22 +111,31 @@ def test_units_restart_on_failure_and_stop_with_sigterm() -> None:
 
 
 class Launched:
+    """A launched command in a process group of its own (`uv run` has a child)."""
+
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
         self.process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def sigterm(self) -> int:
+        # Only the started process, as systemd (KillMode=mixed) and Procfile runners do.
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=30)
 
     def kill(self) -> None:
-        if self.alive():
-            self.process.kill()
-            self.process.wait()
+        """After a failure: the whole group, so nothing outlives the test."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def systemd_command(name: str, settings_file: dict[str, str]) -> tuple[list[str], dict[str, str]]:
