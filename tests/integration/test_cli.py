@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import uuid
@@ -20,11 +19,10 @@ from tests.support.rows import rows
 
 
 async def run(argv: list[str], settings: Settings) -> tuple[int, str]:
-    parser = argparse.ArgumentParser()
-    cli.add_commands(parser.add_subparsers(dest="command", required=True))
-    out = io.StringIO()
-    code = await cli.run(parser.parse_args(argv), settings, out)
-    return code, out.getvalue()
+    """Exit code and what the command printed (stdout, then stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = await cli.run(cli.build_parser().parse_args(argv), settings, out, err)
+    return code, out.getvalue() + err.getvalue()
 
 
 def new_phone_number_id() -> str:
