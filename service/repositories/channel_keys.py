@@ -20,7 +20,7 @@ class ChannelKeys:
     __slots__ = ("__weakref__", "_forget", "_key_for")
 
     def __init__(self, channels: ChannelCache) -> None:
-        # Only the two bound operations are kept, never the cache itself.
+        # Only these two operations are exposed: no rows, secrets or client.
         self._key_for: Callable[[str], Awaitable[str | None]] = channels.api_key_for
         self._forget: Callable[[str], None] = channels.forget
 
