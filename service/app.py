@@ -24,7 +24,8 @@ from service.settings import Need, Settings
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    settings = (settings or Settings.load()).require(Need.AGENT_AUTH)
+    """The API; settings given are used as they are (`python -m service api` checked them)."""
+    settings = settings or Settings.load().require(Need.AGENT_AUTH)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
