@@ -1,10 +1,15 @@
-"""A small time-bounded cache for lookups that must not cost a round trip each time."""
+"""Time-bounded caches for lookups that must not cost a round trip each time."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
+
+from supabase import AsyncClient
+
+from service.repositories import channels as channels_repo
+from service.repositories.channels import ChannelAuth
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -51,3 +56,72 @@ class TtlCache(Generic[K, V]):
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+class ChannelCache:
+    """The one short-lived cache of channel rows, keyed by phone_number_id.
+
+    It serves both the webhook (credentials: a database round trip per
+    delivery would cap throughput) and sending (the 360dialog key). A rotated
+    secret or key, or a removed or deactivated channel, takes effect within
+    `ttl_seconds`. Unknown ids are cached too, so a flood of forged
+    deliveries cannot hammer the database.
+    """
+
+    def __init__(
+        self,
+        db: AsyncClient,
+        *,
+        ttl_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._rows: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
+        # Deliveries that name no number find their channel by secret.
+        self._by_secret: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
+
+    def __repr__(self) -> str:
+        return f"ChannelCache(cached={len(self._rows)})"
+
+    async def lookup(self, phone_number_ids: Iterable[str]) -> dict[str, ChannelAuth | None]:
+        found: dict[str, ChannelAuth | None] = {}
+        missing: set[str] = set()
+        for pid in set(phone_number_ids):
+            hit, channel = self._rows.get(pid)
+            if hit:
+                found[pid] = channel
+            else:
+                missing.add(pid)
+        if missing:
+            # No lock: concurrent misses for one id cost a duplicate query,
+            # while a lock would queue every delivery behind a flood of
+            # forged ids (or behind one slow query during an outage).
+            fetched = {
+                c.phone_number_id: c for c in await channels_repo.fetch_auth(self._db, missing)
+            }
+            for pid in missing:
+                channel = fetched.get(pid)
+                self._rows.put(pid, channel)
+                found[pid] = channel
+        return found
+
+    async def lookup_by_secret(self, secret: str | None) -> dict[str, ChannelAuth | None]:
+        """For deliveries that name no phone number (account-level fields)."""
+        if not secret:
+            return {}
+        digest = channels_repo.hash_webhook_secret(secret)
+        hit, channel = self._by_secret.get(digest)
+        if not hit:
+            rows = await channels_repo.fetch_auth_by_secret_hash(self._db, digest)
+            channel = rows[0] if len(rows) == 1 else None
+            self._by_secret.put(digest, channel)
+        return {channel.phone_number_id: channel} if channel else {}
+
+    async def api_key_for(self, phone_number_id: str) -> str | None:
+        """The channel's D360-API-KEY; None for an unknown channel."""
+        channel = (await self.lookup([phone_number_id]))[phone_number_id]
+        return channel.api_key if channel is not None else None
+
+    def forget(self, phone_number_id: str) -> None:
+        """Drop a cached row (360dialog refused its key: it may have been rotated)."""
+        self._rows.forget(phone_number_id)

@@ -2,7 +2,7 @@
 
 Handlers receive the verified caller (`agent`), a PostgREST client carrying
 that caller's token (`user_db`, so RLS decides every read and write), the
-360dialog client and `ChannelKeys`. They never receive `Clients`: the
+360dialog client and `ChannelKeys`. They never receive the `Root`: the
 service-role client is not reachable from them.
 """
 
@@ -27,9 +27,9 @@ from postgrest import APIError, AsyncPostgrestClient
 
 from service.api.auth import AuthUser, TokenVerifier, authenticate
 from service.api.errors import ApiError, ErrorBody, ErrorCode, documented, error_response
-from service.clients import Clients
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.send_ledger import SendLedger
+from service.root import Root, api_runtime
 from service.whatsapp.d360 import D360Client
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ OPENAPI_COMPONENTS = Components(
 class AgentServices:
     """What agent endpoints may use besides the caller's own PostgREST client.
 
-    Built once in the app lifespan (they hold caches: JWKS, channel keys).
+    Built once in the app lifespan from the `Root` (they share its caches).
     """
 
     verifier: TokenVerifier
@@ -66,28 +66,23 @@ class AgentServices:
     user_db: Callable[[str], AsyncPostgrestClient]
 
 
-def build_agent_services(clients: Clients) -> AgentServices:
-    settings = clients.settings
+def build_agent_services(root: Root) -> AgentServices:
+    settings, clients = root.settings, root.clients
     return AgentServices(
         verifier=TokenVerifier(
             jwt_secret=settings.supabase_jwt_secret,
             jwks_url=settings.supabase_jwks_url,
             http=clients.db_http,
         ),
-        keys=ChannelKeys(clients.service_db),
+        keys=ChannelKeys(root.channels),
         ledger=SendLedger(clients.service_db),
-        d360=D360Client(
-            clients.d360_http,
-            base_url=settings.d360_base_url,
-            timeout=settings.http_timeout_seconds,
-        ),
+        d360=root.d360,
         user_db=clients.user_db,
     )
 
 
 def _services(state: State) -> AgentServices:
-    services: AgentServices = state.agent_services
-    return services
+    return api_runtime(state).agent
 
 
 async def provide_agent(request: Request[Any, Any, Any], state: State) -> AuthUser:

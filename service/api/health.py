@@ -7,13 +7,14 @@ from typing import Annotated
 import httpx
 import msgspec
 from litestar import Controller, get
-from litestar.di import NamedDependency
+from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from msgspec import Meta
 
 from service.clients import Clients
+from service.root import api_runtime
 
 
 class Health(msgspec.Struct):
@@ -37,11 +38,11 @@ class HealthController(Controller):
     @get(
         "/ready",
         operation_id="getReadiness",
-        summary="PostgREST answers through the gateway (503 with the reason if not)",
+        summary="The database answers through the gateway (503 with the reason if not)",
         responses={503: ResponseSpec(data_container=Readiness, description="Not ready, and why")},
     )
-    async def ready(self, clients: NamedDependency[Clients]) -> Response[Readiness]:
-        reason = await probe_rest(clients)
+    async def ready(self, state: State) -> Response[Readiness]:
+        reason = await probe_rest(api_runtime(state).root.clients)
         if reason is None:
             return Response(Readiness(status="ready", database="ok"), status_code=HTTP_200_OK)
         return Response(
@@ -51,11 +52,18 @@ class HealthController(Controller):
 
 
 async def probe_rest(clients: Clients) -> str | None:
-    """None when PostgREST answers through the gateway, else why not."""
+    """None when a one-row read as the service role succeeds, else why not.
+
+    The read goes gateway → PostgREST → Postgres, with the keys every other
+    call uses, so it fails exactly when the webhook could not store. Not the
+    API root: hosted projects refuse it to anonymous and publishable keys.
+    """
+    rest = clients.service_db.postgrest
     try:
         response = await clients.db_http.head(
-            f"{clients.rest_url}/",
-            headers={"apikey": clients.settings.supabase_anon_key},
+            f"{clients.rest_url}/workspaces",
+            params={"select": "id", "limit": "1"},
+            headers=rest.headers,
             timeout=2.0,
         )
     except httpx.HTTPError as exc:
@@ -67,6 +75,9 @@ async def probe_rest(clients: Clients) -> str | None:
 
 # What the Supabase gateway's answers mean for the webhook: it cannot store.
 _WHY = {
+    401: "the gateway refused the service role key (401): check SUPABASE_SERVICE_ROLE_KEY",
+    403: "the service role may not read public.workspaces (403): are the migrations applied?",
+    404: "public.workspaces is missing (404): apply the migrations (supabase db push)",
     502: "the gateway cannot reach PostgREST (502)",
     504: "the gateway timed out waiting for PostgREST (504)",
     503: "PostgREST cannot reach Postgres (503)",

@@ -39,12 +39,11 @@ from litestar.types.asgi_types import (
 from service.api.errors import MEANINGS, ApiError, ErrorCode
 from service.ingest.ingress import Outcome
 from service.repositories import channels as channels_repo
+from service.root import api_runtime
 
 if TYPE_CHECKING:
     from litestar.types import Receive, Scope, Send
 
-    from service.clients import Clients
-    from service.ingest.ingress import WebhookIngress
     from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,9 +76,8 @@ async def whatsapp_webhook(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _receive_delivery(scope: Scope, receive: Receive, send: Send) -> None:
-    state = scope["app"].state
-    settings: Settings = state.settings
-    ingress: WebhookIngress = state.webhook
+    runtime = api_runtime(scope["app"].state)
+    settings, ingress = runtime.root.settings, runtime.ingress
     limit = settings.webhook_max_body_bytes
     secret_header = settings.webhook_secret_header.lower().encode("latin-1")
     secret = signature = None
@@ -131,9 +129,9 @@ async def _verify_subscription(scope: Scope, send: Send) -> None:
     token = param("hub.verify_token")
     if param("hub.mode") != "subscribe" or not token:
         raise ApiError(403, "forbidden", "verification failed")
-    clients: Clients = scope["app"].state.clients
+    root = api_runtime(scope["app"].state).root
     try:
-        known = await channels_repo.verify_token_exists(clients.service_db, token)
+        known = await channels_repo.verify_token_exists(root.clients.service_db, token)
     except Exception as exc:  # database unreachable: Meta retries the handshake
         log.warning("verify token lookup failed: %s", type(exc).__name__)
         raise ApiError(503, "unavailable", "could not check the verify token; retry") from exc

@@ -4,74 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
-from collections.abc import Callable, Iterable
 
-from supabase import AsyncClient
-
-from service.cache import TtlCache
 from service.repositories import channels as channels_repo
 from service.repositories.channels import ChannelAuth
-
-
-class ChannelDirectory:
-    """A short-lived cache of channel credentials keyed by phone_number_id.
-
-    The webhook must not pay a database round trip per delivery to look up a
-    secret; a rotated secret or a deactivated channel takes effect within
-    `ttl_seconds`. Unknown ids are cached too, so a flood of forged
-    deliveries cannot hammer the database.
-    """
-
-    def __init__(
-        self,
-        db: AsyncClient,
-        *,
-        ttl_seconds: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._db = db
-        self._cache: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
-
-    async def lookup(self, phone_number_ids: Iterable[str]) -> dict[str, ChannelAuth | None]:
-        wanted = set(phone_number_ids)
-        found, missing = self._cached(wanted)
-        if missing:
-            # No lock: concurrent misses for one id cost a duplicate query,
-            # while a lock would queue every delivery behind a flood of
-            # forged ids (or behind one slow query during an outage).
-            fetched = {
-                c.phone_number_id: c for c in await channels_repo.fetch_auth(self._db, missing)
-            }
-            for pid in missing:
-                channel = fetched.get(pid)
-                self._cache.put(pid, channel)
-                found[pid] = channel
-        return found
-
-    async def lookup_by_secret(self, secret: str | None) -> dict[str, ChannelAuth | None]:
-        """For deliveries that name no phone number (account-level fields)."""
-        if not secret:
-            return {}
-        digest = channels_repo.hash_webhook_secret(secret)
-        key = f"secret:{digest}"
-        hit, channel = self._cache.get(key)
-        if not hit:
-            rows = await channels_repo.fetch_auth_by_secret_hash(self._db, digest)
-            channel = rows[0] if len(rows) == 1 else None
-            self._cache.put(key, channel)
-        return {channel.phone_number_id: channel} if channel else {}
-
-    def _cached(self, ids: Iterable[str]) -> tuple[dict[str, ChannelAuth | None], set[str]]:
-        found: dict[str, ChannelAuth | None] = {}
-        missing: set[str] = set()
-        for pid in ids:
-            hit, channel = self._cache.get(pid)
-            if hit:
-                found[pid] = channel
-            else:
-                missing.add(pid)
-        return found, missing
 
 
 def secret_matches(channel: ChannelAuth, secret: str | None) -> bool:

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 from supabase import AsyncClient
 
+from service.cache import ChannelCache
 from service.ingest.batcher import BatchWriter
-from service.ingest.channels import ChannelDirectory, authenticate
+from service.ingest.channels import authenticate
 from service.repositories import inbox as inbox_repo
 from service.repositories.inbox import NewEvent
 from service.whatsapp.payloads import InvalidPayload, WebhookPayload, decode_webhook
@@ -38,7 +39,7 @@ def phone_number_ids(payload: WebhookPayload) -> list[str]:
 
 
 class WebhookIngress:
-    def __init__(self, db: AsyncClient, directory: ChannelDirectory, window_seconds: float) -> None:
+    def __init__(self, db: AsyncClient, directory: ChannelCache, window_seconds: float) -> None:
         self._db = db
         self._directory = directory
         self._writer: BatchWriter[NewEvent] = BatchWriter(

@@ -8,14 +8,31 @@ from collections.abc import Iterable
 from typing import Any
 
 import msgspec
+from postgrest import APIError
 from supabase import AsyncClient
 
-_AUTH_COLUMNS = "id,workspace_id,phone_number_id,webhook_secret_hash,app_secret,is_active"
+from service.repositories.workspaces import UnknownWorkspace
+
+_AUTH_COLUMNS = (
+    "id,workspace_id,phone_number_id,webhook_secret_hash,app_secret,is_active,"
+    "api_key,send_read_receipts"
+)
 _PUBLIC_COLUMNS = "id,workspace_id,phone_number_id,display_phone_number,is_active,created_at"
 
 
+class DuplicateChannel(ValueError):
+    """Another channel already has this phone_number_id."""
+
+
+class UnknownChannel(LookupError):
+    """No channel has this phone_number_id."""
+
+
 class ChannelAuth(msgspec.Struct, frozen=True):
-    """What the webhook needs to authenticate a delivery for one channel."""
+    """One channel's credentials: what the webhook checks and what sending uses.
+
+    The one row the channel cache keeps per phone_number_id.
+    """
 
     id: uuid.UUID
     workspace_id: uuid.UUID
@@ -23,6 +40,8 @@ class ChannelAuth(msgspec.Struct, frozen=True):
     webhook_secret_hash: str | None
     app_secret: str | None
     is_active: bool
+    api_key: str
+    send_read_receipts: bool
 
     def __repr__(self) -> str:
         return f"ChannelAuth(phone_number_id={self.phone_number_id!r}, active={self.is_active})"
@@ -35,19 +54,6 @@ class ChannelSummary(msgspec.Struct, frozen=True):
     display_phone_number: str
     is_active: bool
     created_at: str
-
-
-class ChannelKey(msgspec.Struct, frozen=True):
-    """A channel's 360dialog API key, for sending and media."""
-
-    id: uuid.UUID
-    workspace_id: uuid.UUID
-    phone_number_id: str
-    api_key: str
-    send_read_receipts: bool
-
-    def __repr__(self) -> str:
-        return f"ChannelKey(phone_number_id={self.phone_number_id!r})"
 
 
 def hash_webhook_secret(secret: str) -> str:
@@ -94,18 +100,6 @@ async def verify_token_exists(db: AsyncClient, token: str) -> bool:
     return bool(result.data)
 
 
-async def fetch_key(db: AsyncClient, phone_number_id: str) -> ChannelKey | None:
-    result = (
-        await db.table("whatsapp_channels")
-        .select("id,workspace_id,phone_number_id,api_key,send_read_receipts")
-        .eq("phone_number_id", phone_number_id)
-        .limit(1)
-        .execute()
-    )
-    rows = _rows(result.data)
-    return msgspec.convert(rows[0], ChannelKey) if rows else None
-
-
 async def add(
     db: AsyncClient,
     *,
@@ -126,7 +120,14 @@ async def add(
         "app_secret": app_secret,
         "verify_token": verify_token,
     }
-    result = await db.table("whatsapp_channels").insert(row).execute()
+    try:
+        result = await db.table("whatsapp_channels").insert(row).execute()
+    except APIError as exc:
+        if exc.code == "23505":
+            raise DuplicateChannel(phone_number_id) from None
+        if exc.code == "23503":
+            raise UnknownWorkspace(workspace_id) from None
+        raise
     inserted = _rows(result.data)[0]
     return msgspec.convert(
         {k: inserted[k] for k in _PUBLIC_COLUMNS.split(",")}, ChannelSummary, strict=False
@@ -138,3 +139,44 @@ async def list_all(db: AsyncClient) -> list[ChannelSummary]:
         await db.table("whatsapp_channels").select(_PUBLIC_COLUMNS).order("created_at").execute()
     )
     return msgspec.convert(_rows(result.data), list[ChannelSummary], strict=False)
+
+
+async def remove(db: AsyncClient, phone_number_id: str) -> ChannelSummary:
+    """Deletes the channel; its conversations keep their history (they name the number)."""
+    result = (
+        await db.table("whatsapp_channels")
+        .delete()
+        .eq("phone_number_id", phone_number_id)
+        .execute()
+    )
+    rows = _rows(result.data)
+    if not rows:
+        raise UnknownChannel(phone_number_id)
+    return msgspec.convert(
+        {k: rows[0][k] for k in _PUBLIC_COLUMNS.split(",")}, ChannelSummary, strict=False
+    )
+
+
+async def rotate(
+    db: AsyncClient,
+    phone_number_id: str,
+    *,
+    webhook_secret: str | None = None,
+    api_key: str | None = None,
+) -> None:
+    """Replaces the webhook secret (stored as its hash) and/or the 360dialog key."""
+    changes: dict[str, str] = {}
+    if webhook_secret is not None:
+        changes["webhook_secret_hash"] = hash_webhook_secret(webhook_secret)
+    if api_key is not None:
+        changes["api_key"] = api_key
+    if not changes:
+        raise ValueError("nothing to rotate")
+    result = (
+        await db.table("whatsapp_channels")
+        .update(changes)
+        .eq("phone_number_id", phone_number_id)
+        .execute()
+    )
+    if not _rows(result.data):
+        raise UnknownChannel(phone_number_id)

@@ -141,6 +141,17 @@ async def list_events(
     return msgspec.convert(result.data or [], list[EventSummary])
 
 
+async def find_event(db: AsyncClient, event_id: int) -> EventSummary | None:
+    result = (
+        await db.table("webhook_events")
+        .select("id,status,attempts,received_at,last_error")
+        .eq("id", event_id)
+        .execute()
+    )
+    rows = msgspec.convert(result.data or [], list[EventSummary])
+    return rows[0] if rows else None
+
+
 async def replay(db: AsyncClient, *, event_id: int | None) -> int:
     """Puts dead (or one given) events back in the queue with fresh attempts."""
     result = await db.rpc("replay_webhook_events", {"p_event_id": event_id}).execute()

@@ -610,11 +610,7 @@ def event_time_now(database_url: str) -> str:
 
 
 async def run_cli(argv: list[str], settings: Settings, out: io.StringIO) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    cli.add_commands(parser.add_subparsers(dest="command", required=True))
-    return await cli.run(parser.parse_args(argv), settings, out)
+    return await cli.run(cli.build_parser().parse_args(argv), settings, out)
 
 
 async def test_worker_killed_mid_batch_loses_and_doubles_nothing(

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -211,3 +212,94 @@ async def test_the_send_ledger_outlasts_a_database_blink(
         stack.env["DATABASE_URL"], f"select status from messages where id = '{message_id}'"
     )
     assert stored == "sent"
+
+
+async def test_sigterm_under_load_loses_nothing_and_leaves_nothing_leased(
+    stack: IsolatedStack,
+) -> None:
+    """A deploy's stop: the API finishes what it accepted, the worker its leased batch."""
+    database_url = stack.env["DATABASE_URL"]
+    # A long lease: an event left leased would still be leased when we look.
+    env = {**stack.env, "WORKER_LEASE_SECONDS": "300", "WORKER_BATCH_SIZE": "25"}
+    api = ServiceProcess("api", env, port=free_port_block(1, start=58300))
+    worker = ServiceProcess("worker", env)
+    api.start()
+    await api.wait_healthy()
+    worker.start()
+    sender = new_phone()
+    bodies = [
+        json.dumps(text_payload(CHANNEL_A, sender, f"parada {i}")).encode() for i in range(3000)
+    ]
+    acked: set[int] = set()
+    refused = 0
+
+    async def sender_loop(client: httpx.AsyncClient, indexes: list[int]) -> None:
+        nonlocal refused
+        for i in indexes:
+            status = await post(client, api.url, bodies[i])
+            if status == 200:
+                acked.add(i)
+            else:  # the API is stopping or gone: not accepted, so the sender would retry
+                assert status in (0, 503), f"unexpected answer {status}"
+                refused += 1
+
+    leased = "select count(*) from webhook_events where status = 'pending' and locked_until > now()"
+
+    async def stop_both_mid_load() -> None:
+        deadline = time.monotonic() + 30
+        # Mid-load: deliveries are being accepted and the worker holds a batch.
+        while len(acked) < 200 or count(database_url, leased) == 0:
+            assert time.monotonic() < deadline, "no load built up"
+            await asyncio.sleep(0.01)
+        assert api.process is not None
+        assert worker.process is not None
+        worker.process.send_signal(signal.SIGTERM)
+        api.process.send_signal(signal.SIGTERM)
+
+    try:
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=16)) as client:
+            lanes = [list(range(n, len(bodies), 16)) for n in range(16)]
+            await asyncio.gather(
+                stop_both_mid_load(), *(sender_loop(client, lane) for lane in lanes)
+            )
+        assert api.process is not None
+        assert worker.process is not None
+        # uvicorn re-raises SIGTERM once it has shut down, so that is its exit status.
+        assert api.process.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert worker.process.wait(timeout=30) == 0
+    finally:
+        api.kill9()
+        worker.kill9()
+
+    assert refused > 0, "the API stopped only after the load ended"
+    assert count(database_url, leased) == 0
+    stored = psql(
+        database_url,
+        "select coalesce(string_agg(substring(body from 'parada ([0-9]+)'), ','), '') "
+        "from webhook_events where body like '%parada %'",
+    )
+    stored_ids = {int(i) for i in stored.split(",") if i}
+    assert acked <= stored_ids, f"{len(acked - stored_ids)} accepted deliveries were lost"
+
+    # What was stored but not yet processed is there for the next worker, once.
+    restarted = ServiceProcess("worker", {**stack.env, "WORKER_IDLE_POLL_SECONDS": "0.05"})
+    restarted.start()
+    try:
+        deadline = time.monotonic() + 60
+        while count(database_url, "select count(*) from webhook_events where status = 'pending'"):
+            assert time.monotonic() < deadline, "the restarted worker did not finish"
+            await asyncio.sleep(0.05)
+    finally:
+        restarted.stop()
+    phone = f"+{sender}"
+    messages = count(
+        database_url,
+        "select count(distinct m.content->>'body') from messages m "
+        f"join conversations c on c.id = m.conversation_id where c.phone = '{phone}'",
+    )
+    total = count(
+        database_url,
+        "select count(*) from messages m join conversations c on c.id = m.conversation_id "
+        f"where c.phone = '{phone}'",
+    )
+    assert (messages, total) == (len(stored_ids), len(stored_ids))
