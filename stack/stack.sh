@@ -41,6 +41,11 @@ POSTGREST_BIN_SHA256=0af68afe747ce09964f29e7c872e77b038aec483a8f3923c20850e85044
 POSTGREST="$TOOLS_DIR/postgrest-$POSTGREST_VERSION/postgrest"
 UV_VERSION=0.13.9
 
+# Supabase Realtime's tenant schema (see install_realtime_schema).
+REALTIME_COMMIT=833cf36c3a3603fff5ae5a8a0ce473a21d5fedd4
+REALTIME_SCHEMA_SHA256=735e266f7c501cf9ef5bb22cdff14e00973102ffd14a291f1e6fa13a32fda123
+REALTIME_SCHEMA_FILE="${REALTIME_SCHEMA_FILE:-$ROOT/../shared/vendor/supabase-realtime/tenant_db_dump_15.sql}"
+
 # The Supabase CLI's local demo secret and keys (see docs/STACK.md); they are
 # public and only ever valid against a local stack.
 JWT_SECRET="super-secret-jwt-token-with-at-least-32-characters-long"
@@ -79,7 +84,7 @@ wait_for() { # wait_for <what> <seconds> <command...>: poll a readiness probe
 
 # --- install -----------------------------------------------------------------
 install_packages() {
-    local pkgs=(postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl nginx curl)
+    local pkgs=(postgresql-15 postgresql-15-pgtap postgresql-15-wal2json libtap-parser-sourcehandler-pgtap-perl nginx curl)
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -128,8 +133,71 @@ install_postgrest() {
     rm -rf "$tmp"
 }
 
+# --- realtime (begin) ---------------------------------------------------------
+# Node runs the frontend contract test (tests/frontend) with supabase-js.
+install_node() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return 0
+    log "installing Debian packages: nodejs npm"
+    local sudo=""
+    is_root || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+}
+
+# The schema file: REALTIME_SCHEMA_FILE (default: the vendored copy beside the
+# checkout, ../shared/vendor/supabase-realtime). Without it, the same upstream
+# file is fetched by its pinned commit; either way its sha256 must match.
+realtime_schema_file() {
+    local file="$REALTIME_SCHEMA_FILE"
+    if [ ! -f "$file" ]; then
+        file="$TOOLS_DIR/realtime-$REALTIME_COMMIT/tenant_db_dump_15.sql"
+        if [ ! -f "$file" ]; then
+            log "fetching Realtime's tenant schema (supabase/realtime@$REALTIME_COMMIT)"
+            mkdir -p "$(dirname "$file")"
+            curl -fsSL -o "$file.part" \
+                "https://raw.githubusercontent.com/supabase/realtime/$REALTIME_COMMIT/priv/repo/tenant_db_dump_15.sql" \
+                || die "cannot fetch the Realtime schema; set REALTIME_SCHEMA_FILE to a local copy"
+            mv "$file.part" "$file"
+        fi
+    fi
+    echo "$REALTIME_SCHEMA_SHA256  $file" | sha256sum -c --status \
+        || die "Realtime schema checksum mismatch: $file"
+    echo "$file"
+}
+
+# Realtime's own `realtime` schema, as on a hosted project, loaded by the
+# bootstrap superuser. Hosted projects let `postgres` add policies on
+# realtime.messages through supautils; without supautils the nearest local
+# equivalent is membership of the schema's owner role (docs/STACK.md).
+install_realtime_schema() {
+    local file
+    file="$(realtime_schema_file)"
+    log "installing Realtime's tenant schema ($file)"
+    psql_admin -1 -v ON_ERROR_STOP=1 -f - <"$file" >/dev/null
+    psql_admin -v ON_ERROR_STOP=1 -c "grant supabase_realtime_admin to postgres"
+}
+
+# As the Realtime server does when a tenant connects
+# (tenants_create_messages_partitions.ex): one partition per day from
+# yesterday to three days ahead, owned by supabase_realtime_admin. Without a
+# partition realtime.send() only warns and the broadcast is lost. Runs on
+# every `up`, since the days move on.
+create_realtime_partitions() {
+    local offset day next name
+    for offset in -1 0 1 2 3; do
+        day="$(date -u -d "$offset day" +%F)"
+        next="$(date -u -d "$((offset + 1)) day" +%F)"
+        name="messages_${day//-/_}"
+        psql_admin -v ON_ERROR_STOP=1 -1 -c "set client_min_messages = warning" \
+            -c "CREATE TABLE IF NOT EXISTS realtime.$name PARTITION OF realtime.messages FOR VALUES FROM ('$day') TO ('$next')" \
+            -c "ALTER TABLE realtime.$name OWNER TO supabase_realtime_admin"
+    done
+}
+# --- realtime (end) -----------------------------------------------------------
+
 cmd_install() {
     install_packages
+    install_node
     install_python
     install_postgrest
 }
@@ -337,7 +405,8 @@ cmd_up() {
     init_cluster && fresh=1
     is_root && chown postgres:postgres "$RUN_DIR" "$LOG_DIR"
     start_postgres
-    if [ "$fresh" = 1 ]; then bootstrap; fi
+    if [ "$fresh" = 1 ]; then bootstrap; install_realtime_schema; fi
+    create_realtime_partitions
     cmd_migrate
     if [ "$fresh" = 1 ]; then seed; fi
     start_postgrest
