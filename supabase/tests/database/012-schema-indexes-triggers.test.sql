@@ -13,7 +13,7 @@ insert into expected_indexes values
     ('idx_conversations_phone', 'CREATE UNIQUE INDEX idx_conversations_phone ON public.conversations USING btree (workspace_id, phone)'),
     ('idx_conversations_updated', 'CREATE INDEX idx_conversations_updated ON public.conversations USING btree (workspace_id, last_message_at DESC, id DESC)'),
     ('idx_messages_conversation', 'CREATE INDEX idx_messages_conversation ON public.messages USING btree (conversation_id, "timestamp" DESC, id DESC)'),
-    ('idx_messages_wamid', 'CREATE UNIQUE INDEX idx_messages_wamid ON public.messages USING btree (wamid) WHERE (wamid IS NOT NULL)'),
+    ('messages_wamid_key', 'CREATE UNIQUE INDEX messages_wamid_key ON public.messages USING btree (wamid)'),
     -- fuzzy search (trigram)
     ('idx_contacts_name_trgm', 'CREATE INDEX idx_contacts_name_trgm ON public.contacts USING gin (search_name gin_trgm_ops)'),
     ('idx_contacts_phone_trgm', 'CREATE INDEX idx_contacts_phone_trgm ON public.contacts USING gin (phone gin_trgm_ops)'),
@@ -57,7 +57,7 @@ select has_index('public', 'conversations', 'idx_conversations_updated',
                  array['workspace_id', 'last_message_at', 'id']::name[], 'idx_conversations_updated columns');
 select has_index('public', 'messages', 'idx_messages_conversation',
                  array['conversation_id', '"timestamp"', 'id']::name[], 'idx_messages_conversation columns');
-select has_index('public', 'messages', 'idx_messages_wamid', array['wamid']::name[], 'idx_messages_wamid columns');
+select has_index('public', 'messages', 'messages_wamid_key', array['wamid']::name[], 'messages_wamid_key columns');
 
 -- Triggers: full definitions (14) and the functions' security (3)
 create temp table expected_triggers (tbl text, name text, def text) on commit drop;
