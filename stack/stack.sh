@@ -135,13 +135,17 @@ install_postgrest() {
 
 # --- realtime (begin) ---------------------------------------------------------
 # Node runs the frontend contract test (tests/frontend) with supabase-js.
+# supabase-js 2.109 needs Node 20 or later.
 install_node() {
-    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return 0
-    log "installing Debian packages: nodejs npm"
-    local sudo=""
-    is_root || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        log "installing Debian packages: nodejs npm"
+        local sudo=""
+        is_root || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
+    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+        || die "Node $(node --version) is too old for tests/frontend (supabase-js needs Node 20+)"
 }
 
 # The schema file: REALTIME_SCHEMA_FILE (default: the vendored copy beside the
