@@ -171,14 +171,62 @@ realtime_schema_file() {
 
 # Realtime's own `realtime` schema, as on a hosted project, loaded by the
 # bootstrap superuser. Hosted projects let `postgres` add policies on
-# realtime.messages through supautils; without supautils the nearest local
-# equivalent is membership of the schema's owner role (docs/STACK.md).
+# realtime.messages through supautils; without supautils, `postgres` becomes
+# a member of the table's owner role and event triggers refuse any other
+# change in `realtime` (docs/STACK.md).
 install_realtime_schema() {
     local file
     file="$(realtime_schema_file)"
     log "installing Realtime's tenant schema ($file)"
     psql_admin -1 -v ON_ERROR_STOP=1 -f - <"$file" >/dev/null
-    psql_admin -v ON_ERROR_STOP=1 -c "grant supabase_realtime_admin to postgres"
+    psql_admin -1 -v ON_ERROR_STOP=1 -f - >/dev/null <<'SQL'
+grant supabase_realtime_admin to postgres;
+-- The membership allows more than supautils does on hosted projects; this
+-- takes back everything but policies on realtime.messages.
+create function extensions.realtime_policies_only() returns event_trigger
+    language plpgsql set search_path = ''
+as $$
+declare
+    v record;
+begin
+    if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+        return;
+    end if;
+    for v in select * from pg_catalog.pg_event_trigger_ddl_commands() loop
+        if v.schema_name = 'realtime'
+           and not (v.object_type = 'policy' and v.object_identity like '% on realtime.messages') then
+            raise insufficient_privilege using
+                message = format('%s %s: only policies on realtime.messages may be changed (as on hosted Supabase)',
+                                 v.command_tag, v.object_identity);
+        end if;
+    end loop;
+end;
+$$;
+create function extensions.realtime_no_drops() returns event_trigger
+    language plpgsql set search_path = ''
+as $$
+declare
+    v record;
+begin
+    if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+        return;
+    end if;
+    for v in select * from pg_catalog.pg_event_trigger_dropped_objects() loop
+        if v.schema_name = 'realtime'
+           and not (v.object_type = 'policy' and v.object_identity like '% on realtime.messages') then
+            raise insufficient_privilege using
+                message = format('drop %s: only policies on realtime.messages may be changed (as on hosted Supabase)',
+                                 v.object_identity);
+        end if;
+    end loop;
+end;
+$$;
+revoke execute on function extensions.realtime_policies_only(), extensions.realtime_no_drops() from public;
+create event trigger realtime_policies_only on ddl_command_end
+    execute function extensions.realtime_policies_only();
+create event trigger realtime_no_drops on sql_drop
+    execute function extensions.realtime_no_drops();
+SQL
 }
 
 # As the Realtime server does when a tenant connects

@@ -3,7 +3,7 @@
 -- policies on realtime.messages let only members read a workspace topic and
 -- only share presence there; the local stack made today's partition.
 begin;
-select plan(24);
+select plan(26);
 
 \set agent_a '{"sub":"a0000000-0000-4000-8000-0000000000a1","role":"authenticated"}'
 \set agent_b '{"sub":"b0000000-0000-4000-8000-0000000000b1","role":"authenticated"}'
@@ -44,6 +44,12 @@ select policies_are('realtime', 'messages',
 select policy_roles_are('realtime', 'messages', 'realtime_workspace_members_read', array['authenticated']);
 select policy_cmd_is('realtime'::name, 'messages'::name, 'realtime_workspace_members_read'::name, 'select'::text);
 select policy_cmd_is('realtime'::name, 'messages'::name, 'realtime_workspace_members_presence'::name, 'insert'::text);
+
+-- As on hosted (supautils): policies on realtime.messages, nothing else -------------------------
+select lives_ok($$create policy t290_probe on realtime.messages for select to authenticated using (false)$$,
+                'postgres may add a policy on realtime.messages');
+select throws_ok($$create table realtime.t290_probe (id int)$$, '42501', null,
+                 'postgres may not create anything else in realtime');
 
 -- Partition of today, as the Realtime server creates it ---------------------------------------
 select is((select pg_get_userbyid(relowner)::text from pg_class
