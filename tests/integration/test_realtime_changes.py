@@ -125,8 +125,9 @@ async def test_changes_reach_exactly_the_workspace_agents_with_their_columns(
         body_b = text_payload(CHANNEL_B, phone_b, "Buenas tardes")
         assert await deliver(api, body_b, secret=SECRET_B) == 200
         await drain(clients, settings)
-        conversation_a = psql(
-            database_url, f"select id from public.conversations where phone = '+{phone_a}'"
+        conversation_a, conversation_b = (
+            psql(database_url, f"select id from public.conversations where phone = '+{phone}'")
+            for phone in (phone_a, phone_b)
         )
         # ... an agent replies with a long text (agent API; 360dialog faked) ...
         httpx_mock.add_response(
@@ -158,7 +159,7 @@ async def test_changes_reach_exactly_the_workspace_agents_with_their_columns(
             return bool(
                 find(seen, "conversations", "UPDATE", id=conversation_a, status="archived")
                 and find(seen, "messages", "UPDATE", id=reply_id, status="delivered")
-                and find(seen, "messages", "INSERT", workspace_id=WORKSPACE_B)
+                and find(seen, "messages", "INSERT", conversation_id=conversation_b)
             )
 
         changes = await collect(poller, done)
@@ -200,5 +201,5 @@ async def test_changes_reach_exactly_the_workspace_agents_with_their_columns(
     for sent in find(changes, "messages", "UPDATE", id=reply_id):
         assert sent.record["content"] == {"body": long_body}, sent.record["status"]
     # Workspace B's conversation reached B's agent only.
-    [b_message] = find(changes, "messages", "INSERT", workspace_id=WORKSPACE_B)
+    [b_message] = find(changes, "messages", "INSERT", conversation_id=conversation_b)
     assert b_message.subscription_ids == {subscribers[AGENT_B, "messages"]}
