@@ -17,7 +17,9 @@ way the worker's batches of one write them.
 - broadcast: the migration's triggers call realtime.send for every change.
   Cost per change = (write time with the triggers - write time without them)
   / changes, timed inside Postgres, alternating chunks so drift hits both
-  equally (medians of the chunks). Who joined the
+  equally (medians of the chunks); once with one message per statement (an
+  agent's reply: one realtime.send per change) and once with 100 per
+  statement (a worker batch: one realtime.send per workspace and statement). Who joined the
   topic does not enter the database's work per change; the N agents are
   members all the same.
 
@@ -154,8 +156,9 @@ declare
 begin
     for i in 1..%(count)s loop
         insert into public.messages (conversation_id, wamid, direction, type, content, status)
-        values ('%(conversation)s', 'wamid.RT.' || gen_random_uuid(), 'inbound', 'text',
-                '{"body": "Hola, ¿tienen disponible la talla M?"}', 'delivered');
+        select '%(conversation)s', 'wamid.RT.' || gen_random_uuid(), 'inbound', 'text',
+               '{"body": "Hola, ¿tienen disponible la talla M?"}', 'delivered'
+        from generate_series(1, %(batch)s);
     end loop;
     perform set_config('bench.elapsed_ms',
                        (extract(epoch from clock_timestamp() - started) * 1000)::text, false);
@@ -164,26 +167,29 @@ $$
 """
 
 
-async def timed_writes(db: asyncpg.Connection, count: int) -> float:
-    """Milliseconds per message inside Postgres for `count` inbound messages."""
-    await db.execute(TIMED_WRITES % {"count": count, "conversation": CONVERSATION})
+async def timed_writes(db: asyncpg.Connection, statements: int, batch: int) -> float:
+    """Milliseconds per message inside Postgres: `statements` inserts of `batch` messages."""
+    sql = TIMED_WRITES % {"count": statements, "batch": batch, "conversation": CONVERSATION}
+    await db.execute(sql)
     elapsed = await db.fetchval("select current_setting('bench.elapsed_ms')::float8")
-    return float(elapsed) / count
+    return float(elapsed) / (statements * batch)
 
 
-async def broadcast_cost(db: asyncpg.Connection, messages: int) -> dict[str, float]:
-    chunk = 25
+async def broadcast_cost(db: asyncpg.Connection, messages: int, batch: int) -> dict[str, float]:
+    """One message per statement (an agent's reply) or `batch` (a worker batch)."""
+    statements = max(1, 25 // batch)
     on: list[float] = []
     off: list[float] = []
-    for _ in range(max(4, messages // chunk)):
+    for _ in range(max(4, messages // (statements * batch))):
         await set_broadcast(db, True)
-        on.append(await timed_writes(db, chunk))
+        on.append(await timed_writes(db, statements, batch))
         await set_broadcast(db, False)
-        off.append(await timed_writes(db, chunk))
+        off.append(await timed_writes(db, statements, batch))
     with_ms, without_ms = statistics.median(on), statistics.median(off)
+    # Changes per message: the message, and its conversation once per statement.
+    changes = 1 + 1 / batch
     return {
-        # Two changes per message (the message, its conversation).
-        "ms_per_change": (with_ms - without_ms) / 2,
+        "ms_per_change": (with_ms - without_ms) / changes,
         "write_ms_per_message_with": with_ms,
         "write_ms_per_message_without": without_ms,
     }
@@ -232,10 +238,14 @@ async def main() -> int:
             for agents in AGENT_COUNTS:
                 await set_broadcast(db, False)
                 changes = await postgres_changes_cost(env, db, agents, messages)
-                broadcast = await broadcast_cost(db, messages)
+                broadcast = await broadcast_cost(db, messages, batch=1)
                 figures[f"postgres_changes_{agents}"] = changes
                 figures[f"broadcast_{agents}"] = broadcast
-                for path, measured in (("postgres_changes", changes), ("broadcast", broadcast)):
+                figures[f"broadcast_batch100_{agents}"] = await broadcast_cost(
+                    db, 10 * messages, batch=100
+                )
+                for path in ("postgres_changes", "broadcast", "broadcast_batch100"):
+                    measured = figures[f"{path}_{agents}"]
                     print(
                         f"realtime_cost_ms_per_change path={path} agents={agents}: "
                         f"{measured['ms_per_change']:.3f}"
@@ -256,7 +266,7 @@ async def main() -> int:
         stack.destroy()
     figures["realtime_cost_ms_per_change"] = {
         f"{path}_{agents}": round(figures[f"{path}_{agents}"]["ms_per_change"], 4)
-        for path in ("postgres_changes", "broadcast")
+        for path in ("postgres_changes", "broadcast", "broadcast_batch100")
         for agents in AGENT_COUNTS
     }
     figures["messages_per_measurement"] = messages

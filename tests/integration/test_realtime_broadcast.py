@@ -45,11 +45,11 @@ MEMBER = Rights(broadcast_read=True, presence_read=True, broadcast_write=False, 
 NOBODY = Rights(
     broadcast_read=False, presence_read=False, broadcast_write=False, presence_write=False
 )
-# Everything a trigger may put in a payload: ids, what changed, small state.
-MESSAGE_KEYS = {"op", "message_id", "conversation_id", "direction", "status", "changed", "id"}
+# Everything a trigger may put in a change: ids, what changed, small state.
+MESSAGE_KEYS = {"op", "message_id", "conversation_id", "direction", "status", "changed"}
 CONVERSATION_KEYS = {
     "op", "conversation_id", "changed", "status", "is_read", "unread_count", "assigned_to",
-    "last_message_at", "id",
+    "last_message_at",
 }  # fmt: skip
 
 
@@ -145,16 +145,19 @@ async def test_triggers_send_small_events_to_the_workspace_topic(
     assert sent, "the triggers wrote nothing to realtime.messages"
     for row in sent:
         assert (row["extension"], row["private"]) == ("broadcast", True), row
-        keys = MESSAGE_KEYS if row["event"] == "message" else CONVERSATION_KEYS
         assert row["event"] in {"message", "conversation"}, row
-        assert set(row["payload"]) <= keys, row
+        # The changes of one statement in one workspace, and the broadcast's id.
+        assert set(row["payload"]) == {"changes", "id"}, row
+        keys = MESSAGE_KEYS if row["event"] == "message" else CONVERSATION_KEYS
+        for change in row["payload"]["changes"]:
+            assert set(change) <= keys, row
         # Never the customer's words or number.
         text = json.dumps(row["payload"])
         assert body_a not in text, row
         assert phone_a not in text, row
         assert phone_b not in text, row
-    for_a = [r["payload"] for r in sent if r["topic"] == TOPIC_A]
-    for_b = [r["payload"] for r in sent if r["topic"] == TOPIC_B]
+    for_a = [c for r in sent if r["topic"] == TOPIC_A for c in r["payload"]["changes"]]
+    for_b = [c for r in sent if r["topic"] == TOPIC_B for c in r["payload"]["changes"]]
     # Each workspace's changes on its own topic only.
     assert {p["conversation_id"] for p in for_a} >= {conversation_a}
     assert conversation_b not in {p["conversation_id"] for p in for_a}

@@ -3,7 +3,7 @@
 -- policies on realtime.messages let only members read a workspace topic and
 -- only share presence there; the local stack made today's partition.
 begin;
-select plan(26);
+select plan(28);
 
 \set agent_a '{"sub":"a0000000-0000-4000-8000-0000000000a1","role":"authenticated"}'
 \set agent_b '{"sub":"b0000000-0000-4000-8000-0000000000b1","role":"authenticated"}'
@@ -61,23 +61,44 @@ insert into public.conversations (id, workspace_id, phone, phone_number_id) valu
     ('aaaaaaaa-f000-4000-8000-0000000009a1', '11111111-1111-4111-8111-111111111111', '+573001190001', '100000000000001');
 select is((select count(*)::integer from realtime.messages
            where topic = 'workspace:11111111-1111-4111-8111-111111111111' and event = 'conversation'
-             and payload ->> 'conversation_id' = 'aaaaaaaa-f000-4000-8000-0000000009a1'
-             and payload ->> 'op' = 'INSERT' and private and extension = 'broadcast'),
+             and payload -> 'changes' @> '[{"op": "INSERT", "conversation_id": "aaaaaaaa-f000-4000-8000-0000000009a1"}]'
+             and private and extension = 'broadcast'),
           1, 'a new conversation: one private broadcast on its workspace topic');
 insert into public.messages (conversation_id, wamid, direction, type, content, status) values
     ('aaaaaaaa-f000-4000-8000-0000000009a1', 'wamid.T290.1', 'inbound', 'text', '{"body": "secreto"}', 'delivered');
 select is((select count(*)::integer from realtime.messages
            where topic = 'workspace:11111111-1111-4111-8111-111111111111' and event = 'message'
-             and payload ->> 'conversation_id' = 'aaaaaaaa-f000-4000-8000-0000000009a1'),
+             and payload -> 'changes' @> '[{"op": "INSERT", "conversation_id": "aaaaaaaa-f000-4000-8000-0000000009a1"}]'),
           1, 'a new message: one broadcast');
 select is((select count(*)::integer from realtime.messages
            where topic like 'workspace:%' and payload::text like '%secreto%'),
           0, 'no broadcast carries a message body');
-select ok((select payload -> 'changed' ?& array['unread_count', 'last_message_preview']
-           from realtime.messages
-           where event = 'conversation' and payload ->> 'op' = 'UPDATE'
-             and payload ->> 'conversation_id' = 'aaaaaaaa-f000-4000-8000-0000000009a1'),
+select ok((select c -> 'changed' ?& array['unread_count', 'last_message_preview']
+           from realtime.messages m, jsonb_array_elements(m.payload -> 'changes') c
+           where m.event = 'conversation' and c ->> 'op' = 'UPDATE'
+             and c ->> 'conversation_id' = 'aaaaaaaa-f000-4000-8000-0000000009a1'),
           'the statistics update says what changed');
+
+-- One statement, two workspaces, 250 messages: one broadcast per workspace and 100 changes.
+insert into public.conversations (id, workspace_id, phone, phone_number_id) values
+    ('aaaaaaaa-f000-4000-8000-0000000009b1', '22222222-2222-4222-8222-222222222222', '+573001190002', '100000000000002');
+create temp table t290_before on commit drop as select id from realtime.messages;
+insert into public.messages (conversation_id, wamid, direction, type, content, status)
+select case when i <= 200 then 'aaaaaaaa-f000-4000-8000-0000000009a1'::uuid
+            else 'aaaaaaaa-f000-4000-8000-0000000009b1'::uuid end,
+       'wamid.T290.batch.' || i, 'inbound', 'text', '{"body": "lote"}', 'delivered'
+from generate_series(1, 250) i;
+select results_eq(
+    $$select topic, jsonb_array_length(payload -> 'changes') from realtime.messages
+      where event = 'message' and id not in (select id from t290_before)
+      order by topic, jsonb_array_length(payload -> 'changes') desc$$,
+    $$values ('workspace:11111111-1111-4111-8111-111111111111', 100),
+             ('workspace:11111111-1111-4111-8111-111111111111', 100),
+             ('workspace:22222222-2222-4222-8222-222222222222', 50)$$,
+    'a batch sends one broadcast per workspace and 100 changes (one subtransaction each, not one per row)');
+select is((select count(*)::integer from realtime.messages
+           where event = 'conversation' and id not in (select id from t290_before)),
+          2, 'the batch''s statistics update: one broadcast per workspace');
 
 -- Join check (read): what a member sees under the policy -----------------------------------------
 set local role authenticated;
