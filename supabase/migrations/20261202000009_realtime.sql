@@ -50,8 +50,8 @@ as $$ select 100 $$;
 -- workspace (and chunk) per statement, listing the rows that changed:
 -- realtime.send runs in a subtransaction of its own (it swallows errors, so
 -- a missing partition never fails a write), and one per row would put a
--- worker batch of 100 messages past the 64 subtransactions a backend can
--- cache, a known slowdown for every concurrent snapshot; per row it also
+-- worker batch (70 messages and more) past the 64 subtransactions a backend
+-- can cache, a known slowdown for every concurrent snapshot; per row it also
 -- cost twice the time (docs/PERFORMANCE.md, "Realtime").
 -- Security definer: realtime.send is executable by postgres only, and the
 -- writers are agents (authenticated) and the service (service_role).
