@@ -18,6 +18,7 @@ from service.api.agent import (
     BEARER_SECURITY,
     not_found,
 )
+from service.api.errors import ApiError
 from service.api.media import (
     SAFETY_HEADERS,
     content_disposition,
@@ -60,53 +61,67 @@ class MessageController(Controller):
         d360: NamedDependency[D360Client],
         message_id: FromPath[uuid.UUID],
     ) -> Stream:
-        message = await messages_repo.get(user_db, message_id)
-        if message is None:
-            raise not_found("message")
-        # Only what 360dialog holds for a received message: a reply's media_url
-        # was typed by an agent, and redirecting to it would send co-workers
-        # anywhere under this API's name.
-        media_id = message.content.get("media_id")
-        if message.direction != "inbound" or not isinstance(media_id, str) or not media_id:
-            raise not_found("media")
+        try:
+            return await _media(user_db, channel_keys, d360, message_id)
+        except ApiError as exc:
+            # Errors of this route are media responses too.
+            exc.headers = {**(exc.headers or {}), **SAFETY_HEADERS}
+            raise
 
-        conversation = await conversations_repo.get(user_db, message.conversation_id)
-        channel = (
-            await conversations_repo.channel(
-                user_db, conversation.phone_number_id, conversation.workspace_id
-            )
-            if conversation is not None
-            else None
-        )
-        # Only after the agent's own reads returned the message and its channel.
-        api_key = await channel_keys.api_key_for(channel.phone_number_id) if channel else None
-        if api_key is None:
-            raise not_found("media")
 
-        response, mime_type, stack = await open_media(d360, api_key, media_id)
-        content_type, inline = served_type(
-            mime_type
-            or message.media_mime_type
-            or _str(message.content.get("mime_type"))
-            or response.headers.get("content-type")
+async def _media(
+    user_db: AsyncPostgrestClient,
+    channel_keys: ChannelKeys,
+    d360: D360Client,
+    message_id: uuid.UUID,
+) -> Stream:
+    message = await messages_repo.get(user_db, message_id)
+    if message is None:
+        raise not_found("message")
+    # Only what 360dialog holds for a received message: a reply's media_url
+    # was typed by an agent, and redirecting to it would send co-workers
+    # anywhere under this API's name.
+    media_id = message.content.get("media_id")
+    if message.direction != "inbound" or not isinstance(media_id, str) or not media_id:
+        raise not_found("media")
+
+    conversation = await conversations_repo.get(user_db, message.conversation_id)
+    channel = (
+        await conversations_repo.channel(
+            user_db, conversation.phone_number_id, conversation.workspace_id
         )
-        filename = (
-            message.media_filename
-            or _str(message.content.get("filename"))
-            or f"{message.id}{_extension(content_type)}"
-        )
-        headers = {
-            "Content-Disposition": content_disposition(filename, inline=inline),
-            "Cache-Control": "private, max-age=300",
-            **SAFETY_HEADERS,
-        }
-        return Stream(
-            iterate_body(response, stack),
-            media_type=content_type,
-            headers=headers,
-            # Closes the upstream response if the body was never iterated.
-            background=BackgroundTask(stack.aclose),
-        )
+        if conversation is not None
+        else None
+    )
+    # Only after the agent's own reads returned the message and its channel.
+    api_key = await channel_keys.api_key_for(channel.phone_number_id) if channel else None
+    if api_key is None:
+        raise not_found("media")
+
+    response, mime_type, stack = await open_media(d360, api_key, media_id)
+    content_type, inline = served_type(
+        mime_type
+        or message.media_mime_type
+        or _str(message.content.get("mime_type"))
+        or response.headers.get("content-type")
+    )
+    filename = (
+        message.media_filename
+        or _str(message.content.get("filename"))
+        or f"{message.id}{_extension(content_type)}"
+    )
+    headers = {
+        "Content-Disposition": content_disposition(filename, inline=inline),
+        "Cache-Control": "private, max-age=300",
+        **SAFETY_HEADERS,
+    }
+    return Stream(
+        iterate_body(response, stack),
+        media_type=content_type,
+        headers=headers,
+        # Closes the upstream response if the body was never iterated.
+        background=BackgroundTask(stack.aclose),
+    )
 
 
 def _str(value: object) -> str | None:
