@@ -54,7 +54,7 @@ def _revoked_before(path_name: str, before: int, table: str) -> bool:
     path = next(p for p in MIGRATIONS if p.name == path_name)
     for statement in _statements(path)[:before]:
         match = _REVOKE_ALL.match(statement)
-        if match and table in _names(match["tables"]) and _API_ROLES <= _names(match["roles"]):
+        if match and table in _names(match["tables"]) and _names(match["roles"]) >= _API_ROLES:
             return True
     return False
 
