@@ -37,7 +37,7 @@ def _names(listed: str) -> set[str]:
 
 def _table_grants() -> list[tuple[str, int, str, bool]]:
     """(migration, statement index, table, is a column grant) of grants to anon/authenticated."""
-    found = []
+    found: list[tuple[str, int, str, bool]] = []
     for path in MIGRATIONS:
         for index, statement in enumerate(_statements(path)):
             match = _GRANT.match(statement)
