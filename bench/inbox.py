@@ -284,7 +284,7 @@ def list_sql(workspace_id: str, **params: str | None) -> str:
 MESSAGE_COLUMNS = (
     "id,conversation_id,workspace_id,wamid,direction,type,content,status,status_timestamp,"
     "error_code,error_message,reaction,media_url,media_mime_type,media_filename,sent_by,"
-    "idempotency_key,timestamp,created_at"
+    "timestamp,created_at"
 )
 
 

@@ -6,6 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
 
 stack/stack.sh install
+# supabase-js for the frontend contract test, exactly as package-lock.json pins it.
+(cd tests/frontend && npm ci --no-audit --no-fund --silent)
 
 echo "== ruff" >&2
 uv run --frozen ruff check .
@@ -33,3 +35,6 @@ pg_prove -h "$STACK_DIR/run" -p "$((STACK_PORT + 1))" -U postgres -d postgres --
 
 echo "== pytest" >&2
 WA_TEST_STACK_ENV="$STACK_DIR/stack.env" uv run --frozen pytest "$@"
+
+echo "== frontend contract (supabase-js)" >&2
+(cd tests/frontend && WA_TEST_STACK_ENV="$STACK_DIR/stack.env" npm test --silent)

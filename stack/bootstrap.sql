@@ -18,7 +18,6 @@ create role postgres login createrole createdb replication bypassrls password 'p
 alter database postgres owner to postgres;
 
 create role supabase_auth_admin noinherit createrole login password 'postgres';
-create role supabase_realtime_admin nologin noinherit;
 
 create role anon nologin inherit;
 create role authenticated nologin inherit;
@@ -127,50 +126,12 @@ alter function auth.jwt() owner to supabase_auth_admin;
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
     to postgres, anon, authenticated, service_role;
 
--- realtime schema: a stub of what the Realtime server creates --------------
--- Only enough for migrations that call realtime.send(); nothing here
--- delivers anything. Policies on realtime.messages (allowed on hosted
--- projects through supautils) are not supported locally.
-create schema realtime authorization supabase_admin;
-grant usage on schema realtime to postgres, anon, authenticated, service_role;
-
-create table realtime.messages (
-    id uuid not null default gen_random_uuid(),
-    topic text not null,
-    extension text not null,
-    payload jsonb,
-    event text,
-    private boolean default false,
-    updated_at timestamp not null default now(),
-    inserted_at timestamp not null default now(),
-    primary key (id, inserted_at)
-);
-alter table realtime.messages owner to supabase_realtime_admin;
-alter table realtime.messages enable row level security;
-grant select, insert, update on realtime.messages to postgres, anon, authenticated, service_role;
-
-create function realtime.topic() returns text
-    language sql stable set search_path = ''
-as $$ select nullif(current_setting('realtime.topic', true), '')::text $$;
-
-create function realtime.send(payload jsonb, event text, topic text, private boolean default true)
-    returns void
-    language plpgsql set search_path = ''
-as $$
-begin
-    perform set_config('realtime.topic', topic, true);
-    insert into realtime.messages (payload, event, topic, private, extension)
-    values (payload, event, topic, private, 'broadcast');
-exception when others then
-    raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
-end;
-$$;
-
-alter function realtime.topic() owner to supabase_realtime_admin;
-alter function realtime.send(jsonb, text, text, boolean) owner to supabase_realtime_admin;
--- Hosted projects let postgres add policies on realtime.messages through
--- supautils, but nothing more; granting the owner role here would allow more
--- than hosted does, so migrations that need it are not supported locally.
+-- realtime schema ------------------------------------------------------------
+-- Not here: stack/stack.sh installs Realtime's own tenant schema (the file
+-- named by REALTIME_SCHEMA_FILE) right after this bootstrap, then creates the
+-- daily partitions of realtime.messages the way the Realtime server does.
+-- The dump grants to dashboard_user, a role every hosted project has.
+create role dashboard_user nocreatedb nocreaterole noreplication;
 
 -- supabase_realtime publication, owned by postgres --------------------------
 set role postgres;

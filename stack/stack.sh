@@ -46,6 +46,11 @@ POSTGREST_BIN_SHA256=0af68afe747ce09964f29e7c872e77b038aec483a8f3923c20850e85044
 POSTGREST="$TOOLS_DIR/postgrest-$POSTGREST_VERSION/postgrest"
 UV_VERSION=0.13.9
 
+# Supabase Realtime's tenant schema (see install_realtime_schema).
+REALTIME_COMMIT=833cf36c3a3603fff5ae5a8a0ce473a21d5fedd4
+REALTIME_SCHEMA_SHA256=735e266f7c501cf9ef5bb22cdff14e00973102ffd14a291f1e6fa13a32fda123
+REALTIME_SCHEMA_FILE="${REALTIME_SCHEMA_FILE:-$ROOT/../shared/vendor/supabase-realtime/tenant_db_dump_15.sql}"
+
 # The Supabase CLI's local demo secret and keys (see docs/STACK.md); they are
 # public and only ever valid against a local stack.
 JWT_SECRET="super-secret-jwt-token-with-at-least-32-characters-long"
@@ -107,7 +112,8 @@ apt_install() { # apt_install <package...>: the ones not installed yet
 }
 
 install_packages() {
-    apt_install postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl nginx curl
+    apt_install postgresql-15 postgresql-15-pgtap postgresql-15-wal2json \
+        libtap-parser-sourcehandler-pgtap-perl nginx curl
 }
 
 # Debian 12's Python is "externally managed" (PEP 668): `pip install` outside
@@ -147,8 +153,119 @@ install_postgrest() {
     rm -rf "$tmp"
 }
 
+# --- realtime (begin) ---------------------------------------------------------
+# Node runs the frontend contract test (tests/frontend) with supabase-js.
+# supabase-js 2.109 needs Node 20 or later.
+install_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+    fi
+    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+        || die "Node $(node --version) is too old for tests/frontend (supabase-js needs Node 20+)"
+}
+
+# The schema file: REALTIME_SCHEMA_FILE (default: the vendored copy beside the
+# checkout, ../shared/vendor/supabase-realtime). Without it, the same upstream
+# file is fetched by its pinned commit; either way its sha256 must match.
+realtime_schema_file() {
+    local file="$REALTIME_SCHEMA_FILE"
+    if [ ! -f "$file" ]; then
+        file="$TOOLS_DIR/realtime-$REALTIME_COMMIT/tenant_db_dump_15.sql"
+        if [ ! -f "$file" ]; then
+            log "fetching Realtime's tenant schema (supabase/realtime@$REALTIME_COMMIT)"
+            mkdir -p "$(dirname "$file")"
+            curl -fsSL -o "$file.part" \
+                "https://raw.githubusercontent.com/supabase/realtime/$REALTIME_COMMIT/priv/repo/tenant_db_dump_15.sql" \
+                || die "cannot fetch the Realtime schema; set REALTIME_SCHEMA_FILE to a local copy"
+            mv "$file.part" "$file"
+        fi
+    fi
+    echo "$REALTIME_SCHEMA_SHA256  $file" | sha256sum -c --status \
+        || die "Realtime schema checksum mismatch: $file"
+    echo "$file"
+}
+
+# Realtime's own `realtime` schema, as on a hosted project, loaded by the
+# bootstrap superuser. Hosted projects let `postgres` add policies on
+# realtime.messages through supautils; without supautils, `postgres` becomes
+# a member of the table's owner role and event triggers refuse any other
+# change in `realtime` (docs/STACK.md).
+install_realtime_schema() {
+    local file
+    file="$(realtime_schema_file)"
+    log "installing Realtime's tenant schema ($file)"
+    psql_admin -1 -v ON_ERROR_STOP=1 -f - <"$file" >/dev/null
+    psql_admin -1 -v ON_ERROR_STOP=1 -f - >/dev/null <<'SQL'
+grant supabase_realtime_admin to postgres;
+-- The membership allows more than supautils does on hosted projects; this
+-- takes back everything but policies on realtime.messages.
+create function extensions.realtime_policies_only() returns event_trigger
+    language plpgsql set search_path = ''
+as $$
+declare
+    v record;
+begin
+    if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+        return;
+    end if;
+    for v in select * from pg_catalog.pg_event_trigger_ddl_commands() loop
+        if v.schema_name = 'realtime'
+           and not (v.object_type = 'policy' and v.object_identity like '% on realtime.messages') then
+            raise insufficient_privilege using
+                message = format('%s %s: only policies on realtime.messages may be changed (as on hosted Supabase)',
+                                 v.command_tag, v.object_identity);
+        end if;
+    end loop;
+end;
+$$;
+create function extensions.realtime_no_drops() returns event_trigger
+    language plpgsql set search_path = ''
+as $$
+declare
+    v record;
+begin
+    if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+        return;
+    end if;
+    for v in select * from pg_catalog.pg_event_trigger_dropped_objects() loop
+        if v.schema_name = 'realtime'
+           and not (v.object_type = 'policy' and v.object_identity like '% on realtime.messages') then
+            raise insufficient_privilege using
+                message = format('drop %s: only policies on realtime.messages may be changed (as on hosted Supabase)',
+                                 v.object_identity);
+        end if;
+    end loop;
+end;
+$$;
+revoke execute on function extensions.realtime_policies_only(), extensions.realtime_no_drops() from public;
+create event trigger realtime_policies_only on ddl_command_end
+    execute function extensions.realtime_policies_only();
+create event trigger realtime_no_drops on sql_drop
+    execute function extensions.realtime_no_drops();
+SQL
+}
+
+# As the Realtime server does when a tenant connects
+# (tenants_create_messages_partitions.ex): one partition per day from
+# yesterday to three days ahead, owned by supabase_realtime_admin. Without a
+# partition realtime.send() only warns and the broadcast is lost. Runs on
+# every `up`, since the days move on.
+create_realtime_partitions() {
+    local offset day next name
+    for offset in -1 0 1 2 3; do
+        day="$(date -u -d "$offset day" +%F)"
+        next="$(date -u -d "$((offset + 1)) day" +%F)"
+        name="messages_${day//-/_}"
+        psql_admin -v ON_ERROR_STOP=1 -1 -c "set client_min_messages = warning" \
+            -c "CREATE TABLE IF NOT EXISTS realtime.$name PARTITION OF realtime.messages FOR VALUES FROM ('$day') TO ('$next')" \
+            -c "ALTER TABLE realtime.$name OWNER TO supabase_realtime_admin"
+    done
+}
+# --- realtime (end) -----------------------------------------------------------
+
 cmd_install() {
     install_packages
+    install_node
     install_python
     install_postgrest
 }
@@ -397,7 +514,8 @@ cmd_up() {
     init_cluster && fresh=1
     is_root && chown postgres:postgres "$RUN_DIR" "$LOG_DIR"
     start_postgres
-    if [ "$fresh" = 1 ]; then bootstrap; fi
+    if [ "$fresh" = 1 ]; then bootstrap; install_realtime_schema; fi
+    create_realtime_partitions
     cmd_migrate
     if [ "$fresh" = 1 ]; then seed; fi
     start_postgrest

@@ -111,7 +111,7 @@ def error_response(
 
 def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     if isinstance(exc, ApiError):
-        return error_response(exc.status_code, exc.error, exc.error_detail)
+        return error_response(exc.status_code, exc.error, exc.error_detail, exc.headers)
     status = exc.status_code
     if isinstance(exc, ValidationException):
         # Litestar's extra lists the offending fields ({"key", "message", "source"}).

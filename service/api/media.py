@@ -1,8 +1,16 @@
-"""Streaming a message's media from 360dialog to the agent."""
+"""Streaming a message's media from 360dialog to the agent.
+
+Whatever a customer declares (type, filename) reaches a co-worker's browser,
+so it is treated as hostile: only an allowlist of types is shown inline,
+everything else is a download of `application/octet-stream`, and every media
+response is sandboxed and never sniffed (docs/SECURITY.md, "Media").
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from urllib.parse import quote
@@ -16,13 +24,49 @@ from service.whatsapp.errors import D360Error, D360Exception
 log = logging.getLogger(__name__)
 
 
-def content_disposition(filename: str) -> str:
-    """`inline` with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    # Control characters (a customer's CR/LF) would make the header invalid.
-    printable = "".join(ch for ch in filename if ch >= " " and ch != "\x7f")
-    cleaned = printable.replace("\\", "/").rsplit("/", 1)[-1].replace('"', "").strip() or "media"
+DOWNLOAD_TYPE = "application/octet-stream"
+
+# A browser may render these itself without running anything of the sender's.
+# SVG is an image that carries scripts, so it is a download like HTML.
+_INLINE_PREFIXES = ("image/", "audio/", "video/")
+_INLINE_EXACT = frozenset({"application/pdf"})
+_NOT_INLINE = frozenset({"image/svg+xml"})
+_MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+# On every media response: the body can never run script in our origin, and
+# the browser never guesses a type other than the one sent.
+SAFETY_HEADERS = {
+    "Content-Security-Policy": "sandbox",
+    "X-Content-Type-Options": "nosniff",
+}
+
+# Control characters would make the header invalid (a customer's CR/LF);
+# format characters (Cf: U+202E right-to-left override, zero-width joiners)
+# make `invoice\u202egpj.exe` display as `invoiceexe.jpg`.
+_STRIPPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def served_type(declared: str | None) -> tuple[str, bool]:
+    """The Content-Type to send for a declared media type, and whether it is shown inline."""
+    essence = (declared or "").split(";", 1)[0].strip().lower()
+    allowed = essence.startswith(_INLINE_PREFIXES) or essence in _INLINE_EXACT
+    if allowed and essence not in _NOT_INLINE and _MIME.fullmatch(essence):
+        return essence, True
+    return DOWNLOAD_TYPE, False
+
+
+def clean_filename(filename: str) -> str:
+    """The last path segment without control or format characters; `media` when nothing is left."""
+    kept = "".join(ch for ch in filename if unicodedata.category(ch) not in _STRIPPED_CATEGORIES)
+    return kept.replace("\\", "/").rsplit("/", 1)[-1].replace('"', "").strip() or "media"
+
+
+def content_disposition(filename: str, *, inline: bool) -> str:
+    """`inline` or `attachment`, with an ASCII fallback and the UTF-8 name (RFC 6266)."""
+    cleaned = clean_filename(filename)
     ascii_name = cleaned.encode("ascii", "replace").decode("ascii").replace("?", "_")
-    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
 async def open_media(

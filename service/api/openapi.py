@@ -70,7 +70,10 @@ class MediaOperation(AgentOperation):
         self.responses = {
             **(self.responses or {}),
             "200": OpenAPIResponse(
-                description="The file, streamed with its own content type",
+                description=(
+                    "The file, streamed: inline with its type for images (not SVG), audio, "
+                    "video and PDF; any other type as an `application/octet-stream` attachment"
+                ),
                 content={
                     "*/*": OpenAPIMediaType(
                         schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
@@ -78,22 +81,24 @@ class MediaOperation(AgentOperation):
                 },
                 headers={
                     "Content-Type": OpenAPIHeader(
-                        schema=_STRING, description="The media's type, as WhatsApp gave it"
+                        schema=_STRING,
+                        description="The media's type if it may be shown inline, else "
+                        "`application/octet-stream`",
                     ),
                     "Content-Disposition": OpenAPIHeader(
-                        schema=_STRING, description="`inline` with the file name"
+                        schema=_STRING,
+                        description="`inline` or `attachment`, with the file name stripped of "
+                        "control and format characters",
                     ),
                     "Cache-Control": OpenAPIHeader(
                         schema=_STRING, description="`private, max-age=300`"
                     ),
-                },
-            ),
-            "307": OpenAPIResponse(
-                description="Media sent by URL: the file is at that URL",
-                headers={
-                    "Location": OpenAPIHeader(
-                        schema=_STRING, description="The https URL the media was sent from"
-                    )
+                    "Content-Security-Policy": OpenAPIHeader(
+                        schema=_STRING, description="`sandbox`, on every media response"
+                    ),
+                    "X-Content-Type-Options": OpenAPIHeader(
+                        schema=_STRING, description="`nosniff`, on every media response"
+                    ),
                 },
             ),
         }

@@ -3,15 +3,17 @@
 Sending a reply (idempotent per `Idempotency-Key`, following the IETF
 idempotency-key draft):
 
-1. A key already used in this conversation replays the stored outcome and
-   never sends again: 201 with the message once sent (header
+1. A key this agent already used in this conversation replays the stored
+   outcome and never sends again (keys belong to their sender: another
+   agent's key neither blocks nor replays): 201 with the message once sent (header
    `Idempotent-Replayed: true`), the stored failure's error again when it
    failed, 409 `send_in_progress` while the first request is still sending,
    422 `idempotency_key_reused` when the body differs.
 2. Outside the 24-hour window: 409 `window_closed`, nothing stored or sent.
-3. The message is inserted as the agent (`pending`, `sent_by` = the agent);
-   the unique (conversation_id, idempotency_key) index makes a concurrent
-   duplicate lose here, before anything is sent.
+3. The message is stored `pending` with its key through the `SendLedger`
+   (agents cannot insert messages themselves); the unique (conversation,
+   sender, key) makes a concurrent duplicate lose here, before anything is
+   sent.
 4. 360dialog is called with the channel's key; the outcome is stored through
    the service-role `SendLedger`: `sent` with the wamid (201), or `failed`
    with Meta's error code and message (409 `window_closed` for 131047, else
@@ -165,7 +167,7 @@ async def send_reply(
     params = send_params(body, conversation.phone)
     content = stored_content(body)
 
-    existing = await messages_repo.by_idempotency_key(db, conversation.id, idempotency_key)
+    existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
     if existing is not None:
         return _replay(existing, body, content)
 
@@ -206,12 +208,12 @@ async def send_reply(
         media_filename=body.filename,
     )
     try:
-        pending = await messages_repo.insert_pending(db, new)
+        pending = await ledger.open(new)
     except APIError as exc:
         if exc.code != "23505":
             raise
-        # A concurrent request with the same key won the insert.
-        existing = await messages_repo.by_idempotency_key(db, conversation.id, idempotency_key)
+        # A concurrent request of this agent with the same key won the insert.
+        existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
         if existing is None:
             raise
         return _replay(existing, body, content)

@@ -1,6 +1,7 @@
-"""Messages: the reads and the pending insert run as the calling agent (RLS
-decides); `record_send` and `own_outbound` are used only through the
-service-role `SendLedger`, since agents have no UPDATE on messages.
+"""Messages: the reads run as the calling agent (RLS decides); `open_reply`,
+`by_idempotency_key`, `record_send` and `own_outbound` are used only through
+the service-role `SendLedger`, since agents can neither insert nor update
+messages nor read idempotency keys.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ MessageStatus = Literal["pending", "sent", "delivered", "read", "failed"]
 _COLUMNS = (
     "id,conversation_id,workspace_id,wamid,direction,type,content,status,status_timestamp,"
     "error_code,error_message,reaction,media_url,media_mime_type,media_filename,sent_by,"
-    "idempotency_key,timestamp,created_at"
+    "timestamp,created_at"
 )
 
 
@@ -54,15 +55,15 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
         Meta(description="The customer's reaction to this message (`emoji`, `from`, `timestamp`)"),
     ]
     media_url: Annotated[
-        str | None, Meta(description="For media sent by URL: that URL (media redirects to it)")
+        str | None,
+        Meta(
+            description="For media a reply sent by URL: that https URL (never served by the media endpoint)"
+        ),
     ]
     media_mime_type: Annotated[str | None, Meta(description="The media's content type")]
     media_filename: Annotated[str | None, Meta(description="The document's file name")]
     sent_by: Annotated[
         uuid.UUID | None, Meta(description="The agent (user id) who sent an outbound message")
-    ]
-    idempotency_key: Annotated[
-        str | None, Meta(description="The Idempotency-Key an agent's reply was sent with")
     ]
     timestamp: Annotated[datetime, Meta(description="WhatsApp's time for the message")]
     created_at: Annotated[datetime, Meta(description="When it was stored here")]
@@ -112,17 +113,20 @@ async def get(db: AsyncPostgrestClient, message_id: uuid.UUID) -> Message | None
 
 
 async def by_idempotency_key(
-    db: AsyncPostgrestClient, conversation_id: uuid.UUID, key: str
+    db: AsyncPostgrestClient, conversation_id: uuid.UUID, sent_by: uuid.UUID, key: str
 ) -> Message | None:
+    """The reply this sender stored with this key in this conversation (service role)."""
     result = (
-        await db.table("messages")
-        .select(_COLUMNS)
+        await db.table("reply_idempotency_keys")
+        .select(f"messages({_COLUMNS})")
         .eq("conversation_id", str(conversation_id))
-        .eq("idempotency_key", key)
+        .eq("sent_by", str(sent_by))
+        .eq("key", key)
         .limit(1)
         .execute()
     )
-    return _one(result.data)
+    rows = _rows(result.data)
+    return msgspec.convert(rows[0]["messages"], Message, strict=False) if rows else None
 
 
 async def last_inbound_wamid(db: AsyncPostgrestClient, conversation_id: uuid.UUID) -> str | None:
@@ -142,23 +146,25 @@ async def last_inbound_wamid(db: AsyncPostgrestClient, conversation_id: uuid.UUI
     return wamid if isinstance(wamid, str) else None
 
 
-async def insert_pending(db: AsyncPostgrestClient, new: NewOutbound) -> Message:
-    """Raises postgrest.APIError 23505 when the idempotency key was already used."""
-    row: dict[str, Any] = {
-        "conversation_id": str(new.conversation_id),
-        "direction": "outbound",
-        "status": "pending",
-        "sent_by": str(new.sent_by),
-        "type": new.type,
-        "content": new.content,
-        "idempotency_key": new.idempotency_key,
-        "media_url": new.media_url,
-        "media_filename": new.media_filename,
+async def open_reply(db: AsyncPostgrestClient, new: NewOutbound) -> Message:
+    """Stores the reply as `pending` with its key (service role).
+
+    Raises postgrest.APIError 23505 when the sender already used the key in
+    this conversation, 42501 when the sender is not a member of its workspace.
+    """
+    params: dict[str, Any] = {
+        "p_conversation_id": str(new.conversation_id),
+        "p_sent_by": str(new.sent_by),
+        "p_type": new.type,
+        "p_content": new.content,
+        "p_media_url": new.media_url,
+        "p_media_filename": new.media_filename,
+        "p_idempotency_key": new.idempotency_key,
     }
-    result = await db.table("messages").insert(row).execute()
-    inserted = _one(result.data)
-    assert inserted is not None, "insert returned no row"
-    return inserted
+    result = await db.rpc("open_reply", params).select(_COLUMNS).execute()
+    opened = _one(result.data)
+    assert opened is not None, "open_reply returned no row"
+    return opened
 
 
 async def own_outbound(

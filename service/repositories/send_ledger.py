@@ -1,11 +1,13 @@
-"""The one door through which the outcome of an agent's reply is written.
+"""The one door through which an agent's reply and its outcome are written.
 
-The agent stores the reply as `pending` with their own token (RLS decides
-whether they may). What 360dialog answered is bookkeeping, not an agent's
-action: it is written here with the service role, so it cannot be lost to a
-token that expired during the send, and agents get no UPDATE on messages at
-all (they cannot forge a wamid or a delivery state through the Data API).
-It only ever moves the sender's own outbound message out of `pending`.
+Agents have no INSERT or UPDATE on messages and cannot read idempotency keys
+through the Data API (docs/SECURITY.md): a reply row exists only once the
+service has checked it and is about to send it. The service has read the
+conversation with the agent's token before it opens the reply here, and
+`open_reply` checks the sender's membership again in the database. What
+360dialog answered is bookkeeping, not an agent's action: it is written with
+the service role, so it cannot be lost to a token that expired during the
+send. It only ever moves the sender's own outbound message out of `pending`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from postgrest import APIError
 from supabase import AsyncClient
 
 from service.repositories import messages as messages_repo
-from service.repositories.messages import Message
+from service.repositories.messages import Message, NewOutbound
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,27 @@ _ATTEMPTS = (0.0, 0.2, 1.0, 3.0)  # seconds before each try
 
 
 class SendLedger:
-    __slots__ = ("_read", "_record")
+    __slots__ = ("_by_key", "_open", "_read", "_record")
 
     def __init__(self, service_db: AsyncClient) -> None:
         # Only bound operations are kept, never the client itself (as ChannelKeys).
+        self._open = functools.partial(messages_repo.open_reply, service_db.postgrest)
+        self._by_key = functools.partial(messages_repo.by_idempotency_key, service_db.postgrest)
         self._record = functools.partial(messages_repo.record_send, service_db.postgrest)
         self._read = functools.partial(messages_repo.own_outbound, service_db.postgrest)
 
     def __repr__(self) -> str:
         return "SendLedger()"
+
+    async def open(self, new: NewOutbound) -> Message:
+        """The reply stored as `pending`; APIError 23505 when its sender already used the key."""
+        return await self._open(new)
+
+    async def by_key(
+        self, conversation_id: uuid.UUID, sent_by: uuid.UUID, key: str
+    ) -> Message | None:
+        """The reply this sender stored with this key in this conversation, if any."""
+        return await self._by_key(conversation_id, sent_by, key)
 
     async def record(
         self,

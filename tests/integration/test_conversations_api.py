@@ -479,7 +479,11 @@ async def test_send_text_success(api: Api, tenant: Tenant, httpx_mock: HTTPXMock
         "text": {"body": "¡Sí, hay!"},
     }
     row = message_row(tenant, body["id"])
-    assert (row["status"], row["wamid"], row["idempotency_key"]) == ("sent", "wamid.OUT.ok", "k-1")
+    assert (row["status"], row["wamid"]) == ("sent", "wamid.OUT.ok")
+    key = tenant.sql(
+        f"select key from public.reply_idempotency_keys where message_id = '{body['id']}'"
+    )
+    assert key == "k-1"
     assert row["sent_by"] == str(tenant.user_id)
     assert row["status_timestamp"] is not None
     preview = tenant.row(
@@ -755,10 +759,12 @@ async def test_pending_message_with_the_key_is_send_in_progress(
     conversation = tenant.add_conversation()
     tenant.add_inbound(conversation)
     tenant.sql(
-        "insert into public.messages (conversation_id, direction, type, content, status, "
-        "sent_by, idempotency_key) values "
+        "with m as (insert into public.messages (conversation_id, direction, type, content, "
+        "status, sent_by) values "
         f"('{conversation}', 'outbound', 'text', '{{\"body\": \"hola\"}}', 'pending', "
-        f"'{tenant.user_id}', 'k-pending')"
+        f"'{tenant.user_id}') returning id) "
+        "insert into public.reply_idempotency_keys (message_id, conversation_id, sent_by, key) "
+        f"select m.id, '{conversation}', '{tenant.user_id}', 'k-pending' from m"
     )
     response = await send(api, tenant, conversation, {"type": "text", "text": "hola"}, "k-pending")
     assert response.status_code == 409
@@ -846,7 +852,10 @@ async def test_media_404s(api: Api, tenant: Tenant, httpx_mock: HTTPXMock) -> No
     assert len(httpx_mock.get_requests()) == 1
 
 
-async def test_media_sent_by_url_redirects(api: Api, tenant: Tenant, httpx_mock: HTTPXMock) -> None:
+async def test_media_sent_by_url_is_never_redirected_to(
+    api: Api, tenant: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    """The link an agent typed is not this API's to vouch for: 404, no Location."""
     conversation = tenant.add_conversation()
     tenant.add_inbound(conversation)
     httpx_mock.add_response(url=MESSAGES_URL, method="POST", json=sent_ok("wamid.OUT.img"))
@@ -863,8 +872,9 @@ async def test_media_sent_by_url_redirects(api: Api, tenant: Tenant, httpx_mock:
         f"/api/messages/{sent.json()['id']}/media", headers=tenant.headers, follow_redirects=False
     )
 
-    assert response.status_code == 307
-    assert response.headers["location"] == "https://example.com/foto.jpg"
+    assert (response.status_code, response.json()["detail"]) == (404, "media not found")
+    assert "location" not in response.headers
+    assert len(httpx_mock.get_requests()) == 1
 
 
 # --- authentication -----------------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_a_flood_of_distinct_keys_stays_bounded() -> None:
 def test_content_disposition_drops_control_characters() -> None:
     from service.api.media import content_disposition
 
-    header = content_disposition("a\r\nX-Evil: 1.pdf")
+    header = content_disposition("a\r\nX-Evil: 1.pdf", inline=True)
     assert "\r" not in header
     assert "\n" not in header
     assert header.startswith('inline; filename="aX-Evil: 1.pdf"')

@@ -1,7 +1,7 @@
 -- Structure: every table, every column's type and nullability, and the
 -- defaults that matter. Table-driven: one row per column below.
 begin;
-select plan(188);
+select plan(186);
 
 create temp table expected_columns (tbl name, col name, typ text, not_null boolean) on commit drop;
 insert into expected_columns values
@@ -91,7 +91,6 @@ insert into expected_columns values
     ('messages', 'media_mime_type', 'text', false),
     ('messages', 'media_filename', 'text', false),
     ('messages', 'sent_by', 'uuid', false),
-    ('messages', 'idempotency_key', 'text', false),
     ('messages', 'timestamp', 'timestamp with time zone', true),
     ('messages', 'created_at', 'timestamp with time zone', true);
 

@@ -32,16 +32,19 @@ insert into public.conversations (id, workspace_id, contact_id, phone, phone_num
      'cccccccc-0000-4000-8000-000000000001'),
     ('aaaaaaaa-f000-4000-8000-000000000002', 'aaaaaaaa-0000-4000-8000-000000000002',
      null, '+573000000002', '900000000000002', null);
-insert into public.messages (id, conversation_id, wamid, direction, type, content, sent_by, idempotency_key) values
+insert into public.messages (id, conversation_id, wamid, direction, type, content, sent_by) values
     ('aaaaaaaa-e000-4000-8000-000000000001', 'aaaaaaaa-f000-4000-8000-000000000001', 'wamid.K1', 'outbound', 'text',
-     '{"body":"hi"}', 'cccccccc-0000-4000-8000-000000000001', 'idem-1');
+     '{"body":"hi"}', 'cccccccc-0000-4000-8000-000000000001');
+insert into public.reply_idempotency_keys (message_id, conversation_id, sent_by, key) values
+    ('aaaaaaaa-e000-4000-8000-000000000001', 'aaaaaaaa-f000-4000-8000-000000000001',
+     'cccccccc-0000-4000-8000-000000000001', 'idem-1');
 
 -- Primary keys (9) ------------------------------------------------------------
 select col_is_pk('public', 'workspaces', array['id']::name[], 'workspaces: pk (id)');
 select col_is_pk('public', 'workspace_members', array['workspace_id', 'user_id']::name[], 'workspace_members: pk (workspace_id, user_id)');
 select col_is_pk('public', 'contacts', array['id']::name[], 'contacts: pk (id)');
 select col_is_pk('public', 'tags', array['id']::name[], 'tags: pk (id)');
-select col_is_pk('public', 'contact_tags', array['contact_id', 'tag_id']::name[], 'contact_tags: pk (contact_id, tag_id)');
+select col_is_pk('public', 'contact_tags', array['workspace_id', 'contact_id', 'tag_id']::name[], 'contact_tags: pk (workspace_id, contact_id, tag_id)');
 select col_is_pk('public', 'orders', array['id']::name[], 'orders: pk (id)');
 select col_is_pk('public', 'whatsapp_channels', array['id']::name[], 'whatsapp_channels: pk (id)');
 select col_is_pk('public', 'conversations', array['id']::name[], 'conversations: pk (id)');
@@ -99,12 +102,14 @@ select lives_ok($$insert into public.messages (conversation_id, direction, type)
                   ('aaaaaaaa-f000-4000-8000-000000000001', 'outbound', 'text'),
                   ('aaaaaaaa-f000-4000-8000-000000000001', 'outbound', 'text')$$,
                 'many messages may have no wamid yet');
-select throws_ok($$insert into public.messages (conversation_id, direction, type, idempotency_key) values
-                   ('aaaaaaaa-f000-4000-8000-000000000001', 'outbound', 'text', 'idem-1')$$,
-                 '23505', null, 'an idempotency key is used once per conversation');
-select lives_ok($$insert into public.messages (conversation_id, direction, type, idempotency_key) values
-                  ('aaaaaaaa-f000-4000-8000-000000000002', 'outbound', 'text', 'idem-1')$$,
-                'the same idempotency key may be used in another conversation');
+select throws_ok($$insert into public.reply_idempotency_keys (message_id, conversation_id, sent_by, key)
+                   select m.id, m.conversation_id, 'cccccccc-0000-4000-8000-000000000001', 'idem-1'
+                   from public.messages m where m.wamid is null and m.conversation_id = 'aaaaaaaa-f000-4000-8000-000000000001' limit 1$$,
+                 '23505', null, 'an idempotency key is used once per (conversation, sender)');
+select lives_ok($$insert into public.reply_idempotency_keys (message_id, conversation_id, sent_by, key)
+                  select m.id, m.conversation_id, 'cccccccc-0000-4000-8000-000000000002', 'idem-1'
+                  from public.messages m where m.wamid is null and m.conversation_id = 'aaaaaaaa-f000-4000-8000-000000000001' limit 1$$,
+                'another sender may use the same key in the same conversation');
 select throws_ok($$insert into public.contacts (workspace_id, phone) values
                    ('aaaaaaaa-0000-4000-8000-000000000001', '+573000000001')$$,
                  '23505', null, 'one contact per (workspace, phone)');
@@ -167,9 +172,10 @@ select throws_ok($$insert into public.messages (conversation_id, direction, type
 select throws_ok($$insert into public.messages (conversation_id, direction, type, reaction) values
                    ('aaaaaaaa-f000-4000-8000-000000000001', 'inbound', 'text', '"x"')$$,
                  '23514', null, 'reaction is a JSON object');
-select throws_ok($$insert into public.messages (conversation_id, direction, type, idempotency_key) values
-                   ('aaaaaaaa-f000-4000-8000-000000000001', 'outbound', 'text', '')$$,
-                 '23514', null, 'idempotency_key is not empty');
+select throws_ok($$insert into public.reply_idempotency_keys (message_id, conversation_id, sent_by, key)
+                   values ('aaaaaaaa-e000-4000-8000-000000000001', 'aaaaaaaa-f000-4000-8000-000000000001',
+                           'cccccccc-0000-4000-8000-000000000002', '')$$,
+                 '23514', null, 'an idempotency key is not empty');
 select lives_ok($$insert into public.messages (conversation_id, direction, type)
                   select 'aaaaaaaa-f000-4000-8000-000000000001', 'inbound', t
                   from unnest(array['text', 'image', 'video', 'audio', 'document', 'sticker', 'location', 'contacts',

@@ -13,7 +13,7 @@ insert into expected_indexes values
     ('idx_conversations_phone', 'CREATE UNIQUE INDEX idx_conversations_phone ON public.conversations USING btree (workspace_id, phone)'),
     ('idx_conversations_updated', 'CREATE INDEX idx_conversations_updated ON public.conversations USING btree (workspace_id, last_message_at DESC, id DESC)'),
     ('idx_messages_conversation', 'CREATE INDEX idx_messages_conversation ON public.messages USING btree (conversation_id, "timestamp" DESC, id DESC)'),
-    ('idx_messages_wamid', 'CREATE UNIQUE INDEX idx_messages_wamid ON public.messages USING btree (wamid) WHERE (wamid IS NOT NULL)'),
+    ('messages_wamid_key', 'CREATE UNIQUE INDEX messages_wamid_key ON public.messages USING btree (wamid)'),
     -- fuzzy search (trigram)
     ('idx_contacts_name_trgm', 'CREATE INDEX idx_contacts_name_trgm ON public.contacts USING gin (search_name gin_trgm_ops)'),
     ('idx_contacts_phone_trgm', 'CREATE INDEX idx_contacts_phone_trgm ON public.contacts USING gin (phone gin_trgm_ops)'),
@@ -26,14 +26,14 @@ insert into expected_indexes values
     ('conversations_workspace_id_id_key', 'CREATE UNIQUE INDEX conversations_workspace_id_id_key ON public.conversations USING btree (workspace_id, id)'),
     ('idx_messages_workspace', 'CREATE INDEX idx_messages_workspace ON public.messages USING btree (workspace_id, conversation_id)'),
     ('idx_messages_sent_by', 'CREATE INDEX idx_messages_sent_by ON public.messages USING btree (sent_by) WHERE (sent_by IS NOT NULL)'),
-    ('idx_messages_idempotency', 'CREATE UNIQUE INDEX idx_messages_idempotency ON public.messages USING btree (conversation_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)'),
+    ('reply_idempotency_keys_sender_key', 'CREATE UNIQUE INDEX reply_idempotency_keys_sender_key ON public.reply_idempotency_keys USING btree (conversation_id, sent_by, key)'),
     ('idx_workspace_members_user', 'CREATE INDEX idx_workspace_members_user ON public.workspace_members USING btree (user_id, workspace_id)'),
     ('workspace_members_pkey', 'CREATE UNIQUE INDEX workspace_members_pkey ON public.workspace_members USING btree (workspace_id, user_id)'),
     ('contacts_workspace_phone_key', 'CREATE UNIQUE INDEX contacts_workspace_phone_key ON public.contacts USING btree (workspace_id, phone)'),
     ('contacts_workspace_id_id_key', 'CREATE UNIQUE INDEX contacts_workspace_id_id_key ON public.contacts USING btree (workspace_id, id)'),
     ('tags_workspace_name_key', 'CREATE UNIQUE INDEX tags_workspace_name_key ON public.tags USING btree (workspace_id, name)'),
     ('tags_workspace_id_id_key', 'CREATE UNIQUE INDEX tags_workspace_id_id_key ON public.tags USING btree (workspace_id, id)'),
-    ('contact_tags_pkey', 'CREATE UNIQUE INDEX contact_tags_pkey ON public.contact_tags USING btree (contact_id, tag_id)'),
+    ('contact_tags_pkey', 'CREATE UNIQUE INDEX contact_tags_pkey ON public.contact_tags USING btree (workspace_id, contact_id, tag_id)'),
     ('idx_contact_tags_workspace_contact', 'CREATE INDEX idx_contact_tags_workspace_contact ON public.contact_tags USING btree (workspace_id, contact_id)'),
     ('idx_contact_tags_workspace_tag', 'CREATE INDEX idx_contact_tags_workspace_tag ON public.contact_tags USING btree (workspace_id, tag_id)'),
     ('idx_contact_tags_tag', 'CREATE INDEX idx_contact_tags_tag ON public.contact_tags USING btree (tag_id)'),
@@ -57,7 +57,7 @@ select has_index('public', 'conversations', 'idx_conversations_updated',
                  array['workspace_id', 'last_message_at', 'id']::name[], 'idx_conversations_updated columns');
 select has_index('public', 'messages', 'idx_messages_conversation',
                  array['conversation_id', '"timestamp"', 'id']::name[], 'idx_messages_conversation columns');
-select has_index('public', 'messages', 'idx_messages_wamid', array['wamid']::name[], 'idx_messages_wamid columns');
+select has_index('public', 'messages', 'messages_wamid_key', array['wamid']::name[], 'messages_wamid_key columns');
 
 -- Triggers: full definitions (14) and the functions' security (3)
 create temp table expected_triggers (tbl text, name text, def text) on commit drop;
