@@ -56,9 +56,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     ]
     media_url: Annotated[
         str | None,
-        Meta(
-            description="For media a reply sent by URL: that https URL (never served by the media endpoint)"
-        ),
+        Meta(description="A reply's media URL (https; never served by the media endpoint)"),
     ]
     media_mime_type: Annotated[str | None, Meta(description="The media's content type")]
     media_filename: Annotated[str | None, Meta(description="The document's file name")]
