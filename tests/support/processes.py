@@ -51,14 +51,17 @@ class IsolatedStack:
         return ROOT / ".local" / f"{self.name}-{self.port}"
 
     def _run(self, *args: str) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [str(ROOT / "stack" / "stack.sh"), *args],
-            check=True,
+            check=False,
             cwd=ROOT,
             env={**os.environ, "STACK_DIR": str(self.folder), "STACK_PORT": str(self.port)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            text=True,
         )
+        # stack.sh says why on stderr; a bare CalledProcessError would hide it.
+        assert done.returncode == 0, f"stack.sh {' '.join(args)}: {done.stderr.strip()}"
 
     def up(self) -> None:
         self._run("up")
