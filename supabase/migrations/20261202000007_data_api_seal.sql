@@ -127,9 +127,11 @@ grant execute on function public.open_reply(uuid, uuid, text, jsonb, text, text,
 -- With (contact_id, tag_id) alone, inserting another workspace's pair failed
 -- with 23505 when that pair existed and 23503 when it did not, which told an
 -- agent what another workspace had tagged. Now both are the foreign key's
--- 23503 (the pair is not in the caller's workspace).
+-- 23503 (the pair is not in the caller's workspace). contact_id still leads:
+-- the conversation list and card look a contact's tags up by contact_id alone
+-- (with workspace_id first they lost their index and scanned contact_tags).
 alter table public.contact_tags drop constraint contact_tags_pkey;
-alter table public.contact_tags add primary key (workspace_id, contact_id, tag_id);
+alter table public.contact_tags add primary key (contact_id, tag_id, workspace_id);
 
 -- ---------------------------------------------------------------------------
 -- Grants: revoke all, then grant exactly what each role needs

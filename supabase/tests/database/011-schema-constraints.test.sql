@@ -44,7 +44,7 @@ select col_is_pk('public', 'workspaces', array['id']::name[], 'workspaces: pk (i
 select col_is_pk('public', 'workspace_members', array['workspace_id', 'user_id']::name[], 'workspace_members: pk (workspace_id, user_id)');
 select col_is_pk('public', 'contacts', array['id']::name[], 'contacts: pk (id)');
 select col_is_pk('public', 'tags', array['id']::name[], 'tags: pk (id)');
-select col_is_pk('public', 'contact_tags', array['workspace_id', 'contact_id', 'tag_id']::name[], 'contact_tags: pk (workspace_id, contact_id, tag_id)');
+select col_is_pk('public', 'contact_tags', array['contact_id', 'tag_id', 'workspace_id']::name[], 'contact_tags: pk (contact_id, tag_id, workspace_id)');
 select col_is_pk('public', 'orders', array['id']::name[], 'orders: pk (id)');
 select col_is_pk('public', 'whatsapp_channels', array['id']::name[], 'whatsapp_channels: pk (id)');
 select col_is_pk('public', 'conversations', array['id']::name[], 'conversations: pk (id)');

@@ -33,7 +33,7 @@ insert into expected_indexes values
     ('contacts_workspace_id_id_key', 'CREATE UNIQUE INDEX contacts_workspace_id_id_key ON public.contacts USING btree (workspace_id, id)'),
     ('tags_workspace_name_key', 'CREATE UNIQUE INDEX tags_workspace_name_key ON public.tags USING btree (workspace_id, name)'),
     ('tags_workspace_id_id_key', 'CREATE UNIQUE INDEX tags_workspace_id_id_key ON public.tags USING btree (workspace_id, id)'),
-    ('contact_tags_pkey', 'CREATE UNIQUE INDEX contact_tags_pkey ON public.contact_tags USING btree (workspace_id, contact_id, tag_id)'),
+    ('contact_tags_pkey', 'CREATE UNIQUE INDEX contact_tags_pkey ON public.contact_tags USING btree (contact_id, tag_id, workspace_id)'),
     ('idx_contact_tags_workspace_contact', 'CREATE INDEX idx_contact_tags_workspace_contact ON public.contact_tags USING btree (workspace_id, contact_id)'),
     ('idx_contact_tags_workspace_tag', 'CREATE INDEX idx_contact_tags_workspace_tag ON public.contact_tags USING btree (workspace_id, tag_id)'),
     ('idx_contact_tags_tag', 'CREATE INDEX idx_contact_tags_tag ON public.contact_tags USING btree (tag_id)'),

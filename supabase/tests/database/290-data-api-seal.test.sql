@@ -121,8 +121,8 @@ select throws_ok($$insert into public.contact_tags (workspace_id, contact_id, ta
                     'd2000000-0000-4000-8000-0000000000f2')$$,
                  '23503', null, 'a pair of B that does not exist: the same foreign key error');
 reset role;
-select col_is_pk('public', 'contact_tags', array['workspace_id', 'contact_id', 'tag_id']::name[],
-                 'contact_tags: pk (workspace_id, contact_id, tag_id)');
+select col_is_pk('public', 'contact_tags', array['contact_id', 'tag_id', 'workspace_id']::name[],
+                 'contact_tags: pk (contact_id, tag_id, workspace_id)');
 
 -- Grants as they stand (7) ----------------------------------------------------------------------------------
 select ok(not exists (
