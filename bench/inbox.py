@@ -200,7 +200,7 @@ update public.conversations v
 set last_message_at = st.last_at,
     last_customer_message_at = st.last_in,
     last_message_preview = (
-        select private.message_preview(m.type, m.content)
+        select private.message_preview(m.type, m.content, 'es')
         from public.messages m
         where m.conversation_id = v.id
         order by m."timestamp" desc, m.id desc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.repositories.inbox import (
@@ -12,9 +13,11 @@ from service.repositories.inbox import (
     ReactionRow,
     StatusRow,
 )
+from service.whatsapp.domain import USER_ID
 from service.whatsapp.payloads import (
     IncomingMessage,
     MessageStatus,
+    WebhookContact,
     WebhookValue,
     decode_webhook,
     message_content,
@@ -27,8 +30,30 @@ log = logging.getLogger(__name__)
 KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 
 
+# Longest profile name and username kept (the database's checks).
+MAX_PROFILE_NAME = 200
+MAX_USERNAME = 100
+
+
 class UnroutableMessage(ValueError):
-    """A message that names no phone number to file it under."""
+    """A message that names neither a phone number nor a user id to file it under."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who wrote a message: a phone, a business-scoped user id, or both; never neither."""
+
+    phone: str | None
+    user_id: str | None
+    profile_name: str | None
+    username: str | None
+
+    @property
+    def key(self) -> str:
+        """How reactions name their sender: the phone when known, else the user id."""
+        key = self.phone or self.user_id
+        assert key is not None
+        return key
 
 
 def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
@@ -72,17 +97,50 @@ def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None)
     return batch
 
 
-def _sender(message: IncomingMessage, value: WebhookValue) -> str:
-    wa_id = message.from_
-    if not wa_id:
-        # BSUID era: the phone may only be on the contact, or nowhere.
-        wa_id = next((c.wa_id for c in value.contacts or [] if c.wa_id), None)
-    if not wa_id:
-        raise UnroutableMessage(f"message {message.id} carries no phone number (wa_id)")
-    try:
-        return normalize_phone(wa_id)
-    except ValueError as exc:
-        raise UnroutableMessage(f"message {message.id}: {exc}") from exc
+def _contact(message: IncomingMessage, value: WebhookValue) -> WebhookContact | None:
+    """The `contacts[]` entry of the message's sender."""
+    contacts = value.contacts or []
+    for contact in contacts:
+        if (message.from_ and contact.wa_id == message.from_) or (
+            message.from_user_id and contact.user_id == message.from_user_id
+        ):
+            return contact
+    # One contact per value is the norm; with several, only an id match is trusted.
+    return contacts[0] if len(contacts) == 1 else None
+
+
+def _sender(message: IncomingMessage, value: WebhookValue) -> Sender:
+    """The message's phone and user id (either may be missing since usernames, 2026)."""
+    contact = _contact(message, value)
+    wa_id = message.from_ or (contact.wa_id if contact else None)
+    user_id = message.from_user_id or (contact.user_id if contact else None)
+    phone = None
+    if wa_id:
+        try:
+            phone = normalize_phone(wa_id)
+        except ValueError as exc:
+            raise UnroutableMessage(f"message {message.id}: {exc}") from exc
+    if user_id is not None and not USER_ID.fullmatch(user_id):
+        if phone is None:
+            raise UnroutableMessage(f"message {message.id}: not a WhatsApp user id: {user_id!r}")
+        log.warning("message %s: ignoring malformed user id %r", message.id, user_id)
+        user_id = None
+    if phone is None and user_id is None:
+        raise UnroutableMessage(
+            f"message {message.id} carries neither a phone number (wa_id) nor a user id"
+        )
+    profile = contact.profile if contact else None
+    return Sender(
+        phone=phone,
+        user_id=user_id,
+        profile_name=_clip(profile.name if profile else None, MAX_PROFILE_NAME),
+        username=_clip(profile.username if profile else None, MAX_USERNAME),
+    )
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    value = (value or "").replace("\x00", "").strip()
+    return value[:limit] or None
 
 
 def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now: datetime) -> None:
@@ -102,7 +160,7 @@ def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now:
                     workspace_id=event.workspace_id,
                     target_wamid=message.reaction.message_id,
                     wamid=message.id,
-                    sender=sender,
+                    sender=sender.key,
                     emoji=message.reaction.emoji or None,
                     timestamp=sent_at,
                 )
@@ -113,7 +171,10 @@ def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now:
             InboundMessageRow(
                 workspace_id=event.workspace_id,
                 phone_number_id=value.metadata.phone_number_id,
-                phone=sender,
+                phone=sender.phone,
+                user_id=sender.user_id,
+                profile_name=sender.profile_name,
+                username=sender.username,
                 wamid=message.id,
                 type=stored_message_type(message.type),
                 content=content,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from postgrest import AsyncPostgrestClient
+from postgrest import APIError, AsyncPostgrestClient
 
 ConversationStatus = Literal["active", "archived"]
 
@@ -23,7 +23,9 @@ class Tag(msgspec.Struct, frozen=True):
 
 class ContactCard(msgspec.Struct, frozen=True):
     id: uuid.UUID
-    phone: str
+    # A contact has a phone, a WhatsApp user id, or both.
+    phone: str | None = None
+    user_id: str | None = None
     name: str | None = None
     email: str | None = None
     city: str | None = None
@@ -35,7 +37,13 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     workspace_id: uuid.UUID
     contact_id: uuid.UUID | None
     contact: ContactCard | None
-    phone: str
+    # The customer's key: the phone when WhatsApp gave one, else the
+    # business-scoped user id (BSUID) of a username user; never neither.
+    phone: str | None
+    user_id: str | None
+    # What the customer calls themselves on WhatsApp (contacts[].profile).
+    profile_name: str | None
+    username: str | None
     phone_number_id: str
     status: ConversationStatus
     is_read: bool
@@ -70,6 +78,10 @@ class ConversationFilters(msgspec.Struct, frozen=True, kw_only=True):
     assigned_to: uuid.UUID | None = None
 
 
+class WorkspaceRequired(ValueError):
+    """The agent belongs to several workspaces and named none."""
+
+
 def _rows(data: Any) -> list[dict[str, Any]]:
     return list(data or [])
 
@@ -91,7 +103,12 @@ async def list_page(
         "p_after_last_message_at": after[0].isoformat() if after else None,
         "p_after_id": str(after[1]) if after else None,
     }
-    result = await db.rpc("list_conversations", params).execute()
+    try:
+        result = await db.rpc("list_conversations", params).execute()
+    except APIError as exc:
+        if exc.code == "22023" and "p_workspace_id is required" in (exc.message or ""):
+            raise WorkspaceRequired(exc.message) from exc
+        raise
     return msgspec.convert(_rows(result.data), list[Conversation], strict=False)
 
 
