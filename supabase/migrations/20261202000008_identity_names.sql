@@ -724,20 +724,22 @@ $$;
 --     an id-only one, before any delivery carried both), the phone's
 --     conversation gets the message and each keeps its key; they are not merged.
 --
--- Concurrent batches for the same person serialize on a transaction lock per
--- key (taken sorted, after the wamid locks, so they cannot deadlock); the
+-- Concurrent batches for the same person serialize on transaction locks on
+-- its keys, bounded like migration 006's wamid locks: each key maps to one of
+-- 32 buckets (namespace 2028), at most 32 advisory locks per transaction,
+-- taken sorted and after the wamid locks, so lockers cannot deadlock. The
 -- statements after the lock see what the other batch committed.
 create function private.file_conversations(p_messages jsonb) returns void
     language plpgsql
     set search_path = ''
 as $$
 begin
-    perform pg_catalog.pg_advisory_xact_lock(1, h)
-    from (select distinct pg_catalog.hashtext(k) as h
+    perform pg_catalog.pg_advisory_xact_lock(2028, b)
+    from (select distinct pg_catalog.hashtext(k) & 31 as b
           from private.inbound_message_rows(p_messages) i,
                unnest(array['p' || i.workspace_id || i.phone, 'u' || i.workspace_id || i.user_id]) k
           where k is not null
-          order by 1) keys;
+          order by 1) buckets;
 
     -- Id first, phone later: the id's conversation takes the phone.
     update public.conversations c
@@ -831,9 +833,9 @@ begin
 end;
 $$;
 
--- As in migration 003, with conversations found or created by
--- private.file_conversations and each message filed under its sender's
--- conversation: the phone's when it has one, else the user id's.
+-- As in migration 006 (the row cap, bounded wamid locks), with conversations
+-- found or created by private.file_conversations and each message filed under
+-- its sender's conversation: the phone's when it has one, else the user id's.
 -- p_messages: [{workspace_id, phone_number_id, phone, user_id, profile_name,
 -- username, wamid, type, content, timestamp, media_mime_type, media_filename}].
 create or replace function public.ingest_webhook_batch(
@@ -846,7 +848,17 @@ declare
     v_messages integer := 0;
     v_statuses jsonb;
     v_reactions jsonb;
+    v_rows integer;
 begin
+    -- jsonb_array_length is constant time: the cap costs nothing to check.
+    v_rows := coalesce(jsonb_array_length(p_messages), 0)
+        + coalesce(jsonb_array_length(p_statuses), 0)
+        + coalesce(jsonb_array_length(p_reactions), 0);
+    if v_rows > 3000 then
+        raise exception 'ingest batch of % rows exceeds the cap of 3000', v_rows
+            using errcode = '54000',
+                  hint = 'split the batch: messages + statuses + reactions <= 3000 per call';
+    end if;
     -- All of the batch's wamids at once and in order; the triggers and apply
     -- functions below take them again, which is free for the holder.
     perform private.lock_wamids(

@@ -3,7 +3,7 @@
 -- contact's name; previews in the workspace's locale; one workspace per list.
 -- Runs as postgres on rows of its own (seeded workspaces A and B), rolled back.
 begin;
-select plan(51);
+select plan(53);
 
 \set agent_a '{"sub":"a0000000-0000-4000-8000-0000000000a1","role":"authenticated"}'
 \set agent_b '{"sub":"b0000000-0000-4000-8000-0000000000b1","role":"authenticated"}'
@@ -141,6 +141,20 @@ select is(pg_temp.conversation_of('wamid.T300.t3'), pg_temp.conversation_of('wam
 select results_eq($$select count(*)::integer from public.conversations
                     where phone = '+573001180030' or user_id = 'CO.3000000000000030'$$,
                   $$values (2)$$, 'two existing conversations: neither is merged nor broken');
+
+-- 500 senders in one call take at most 32 identity locks (bounded like 006's wamid locks).
+select ok((public.ingest_webhook_batch('{}',
+              (select jsonb_agg(jsonb_build_object(
+                   'workspace_id', '11111111-1111-4111-8111-111111111111',
+                   'phone_number_id', '100000000000001',
+                   'phone', '+5730019' || lpad(g::text, 5, '0'),
+                   'user_id', 'CO.40000' || g, 'wamid', 'wamid.T300.many.' || g, 'type', 'text',
+                   'content', '{"body": "hola"}'::jsonb, 'timestamp', now()))
+               from generate_series(1, 500) g), '[]', '[]') ->> 'messages')::integer = 500,
+          '500 senders filed in one call');
+select cmp_ok((select count(*)::integer from pg_catalog.pg_locks
+               where locktype = 'advisory' and classid = 2028 and pid = pg_catalog.pg_backend_pid()),
+              '<=', 32, 'identity locks stay within 32 buckets');
 
 -- Listing: one workspace at a time; search under RLS ------------------------------------------
 insert into public.workspace_members (workspace_id, user_id)
