@@ -114,21 +114,25 @@ def _sender(message: IncomingMessage, value: WebhookValue) -> Sender:
     contact = _contact(message, value)
     wa_id = message.from_ or (contact.wa_id if contact else None)
     user_id = message.from_user_id or (contact.user_id if contact else None)
+    # A malformed key is dropped when the other one still names the customer.
+    problems: list[str] = []
     phone = None
     if wa_id:
         try:
             phone = normalize_phone(wa_id)
         except ValueError as exc:
-            raise UnroutableMessage(f"message {message.id}: {exc}") from exc
+            problems.append(str(exc))
     if user_id is not None and not USER_ID.fullmatch(user_id):
-        if phone is None:
-            raise UnroutableMessage(f"message {message.id}: not a WhatsApp user id: {user_id!r}")
-        log.warning("message %s: ignoring malformed user id %r", message.id, user_id)
+        problems.append(f"not a WhatsApp user id: {user_id!r}")
         user_id = None
     if phone is None and user_id is None:
         raise UnroutableMessage(
-            f"message {message.id} carries neither a phone number (wa_id) nor a user id"
+            f"message {message.id}: " + "; ".join(problems)
+            if problems
+            else f"message {message.id} carries neither a phone number (wa_id) nor a user id"
         )
+    for problem in problems:
+        log.warning("message %s: ignoring %s", message.id, problem)
     profile = contact.profile if contact else None
     return Sender(
         phone=phone,
