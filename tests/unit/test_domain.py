@@ -144,7 +144,9 @@ def test_send_params_to_a_user_id_use_the_recipient_field() -> None:
 )
 def test_send_params_need_exactly_one_well_formed_recipient(keys: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=r"to|recipient"):
-        Send360MessageParams(type="text", body="hola", **keys)
+        Send360MessageParams(
+            type="text", body="hola", to=keys.get("to"), recipient=keys.get("recipient")
+        )
 
 
 def test_send_response_to_a_user_id_decodes() -> None:
