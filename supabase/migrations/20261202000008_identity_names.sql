@@ -379,8 +379,14 @@ declare
     v_ids uuid[];
     v_seen integer;
     v_any boolean;
-    v_seqscan text;
-    v_indexscan text;
+    v_mode text;
+    v_window_match text;
+    v_index_match text;
+    -- The planner underrates pattern matches and would rather walk a whole
+    -- workspace in page order than ask the trigram index: around the
+    -- statements that need the index, only bitmap scans are left.
+    v_seqscan text := pg_catalog.current_setting('enable_seqscan');
+    v_indexscan text := pg_catalog.current_setting('enable_indexscan');
 begin
     if p_workspace_id is null or v_query is null
        or p_workspace_id not in (select private.my_workspaces()) then
@@ -424,73 +430,89 @@ begin
         v_filters := v_filters || ' and (c.last_message_at, c.id) < ($7, $8)';
     end if;
 
-    -- 1. The newest conversations first.
-    execute format($q$
-        select (array_agg(s.id order by s.last_message_at desc, s.id desc)
-                    filter (where s.t like all ($2)))[1:$3],
-               count(*)
-        from (select c.id, c.last_message_at, %s as t
-              from public.conversations c
-              where c.workspace_id = $1 %s
-              order by c.last_message_at desc, c.id desc
-              limit %s) s$q$, v_column, v_filters, c_window)
-        into v_ids, v_seen
-        using p_workspace_id, v_patterns, p_limit, p_status, p_is_read, p_assigned_to,
-              p_after_last_message_at, p_after_id;
-    v_ids := coalesce(v_ids, '{}');
-    if cardinality(v_ids) >= p_limit or (v_seen < c_window and cardinality(v_ids) > 0) then
-        return query select unnest(v_ids);
-        return;
-    end if;
+    -- Exact matches; then, only when no conversation of the workspace has all
+    -- the words (whatever the filters, so a page past the last exact match
+    -- stays empty), names close to the input. Each found the same two ways.
+    foreach v_mode in array array['exact', 'close'] loop
+        if v_mode = 'exact' then
+            v_window_match := 's.t like all ($2)';
+            v_index_match := coalesce(v_indexed || ' and ', '') || v_column || ' like all ($2)';
+        else
+            exit when v_column <> 'c.search_text';
+            perform pg_catalog.set_config('enable_seqscan', 'off', true),
+                    pg_catalog.set_config('enable_indexscan', 'off', true);
+            execute format($q$
+                select exists (
+                    select 1 from public.conversations c
+                    where c.workspace_id = $1 and %s)$q$, v_index_match)
+                into v_any
+                using p_workspace_id, v_patterns;
+            perform pg_catalog.set_config('enable_seqscan', v_seqscan, true),
+                    pg_catalog.set_config('enable_indexscan', v_indexscan, true);
+            exit when v_any;
+            v_window_match := 's.t operator(extensions.%>) $9';
+            v_index_match := 'c.search_text operator(extensions.%>) $9';
+        end if;
 
-    v_seqscan := pg_catalog.current_setting('enable_seqscan');
-    v_indexscan := pg_catalog.current_setting('enable_indexscan');
-    perform pg_catalog.set_config('enable_seqscan', 'off', true);
-    perform pg_catalog.set_config('enable_indexscan', 'off', true);
-    -- 2. Rare matches: all of them from the trigram index (unless the walk
-    -- above already saw every candidate).
-    if v_seen >= c_window then
+        -- 1. The newest conversations first, stopping at a full page.
         execute format($q$
             select array(
-                select c.id
-                from public.conversations c
-                where c.workspace_id = $1 and %s and %s like all ($2) %s
-                order by c.last_message_at desc, c.id desc
-                limit $3)$q$, coalesce(v_indexed, 'true'), v_column, v_filters)
+                select s.id
+                from (select c.id, c.last_message_at, %s as t
+                      from public.conversations c
+                      where c.workspace_id = $1 %s
+                      order by c.last_message_at desc, c.id desc
+                      limit %s) s
+                where %s
+                order by s.last_message_at desc, s.id desc
+                limit $3)$q$, v_column, v_filters, c_window, v_window_match)
             into v_ids
             using p_workspace_id, v_patterns, p_limit, p_status, p_is_read, p_assigned_to,
-                  p_after_last_message_at, p_after_id;
-    end if;
-
-    -- 3. Typo tolerance, only when no conversation of the workspace has all the
-    -- words (whatever the filters): a page past the last exact match stays empty.
-    if cardinality(v_ids) = 0 and v_column = 'c.search_text' then
+                  p_after_last_message_at, p_after_id, v_folded;
+        if cardinality(v_ids) >= p_limit then
+            return query select unnest(v_ids);
+            return;
+        end if;
+        -- Not a full page: did the walk see every candidate?
         execute format($q$
-            select exists (
-                select 1 from public.conversations c
-                where c.workspace_id = $1 and %s and c.search_text like all ($2))$q$,
-            coalesce(v_indexed, 'true'))
-            into v_any
-            using p_workspace_id, v_patterns;
-        if not v_any then
+            select count(*) from (select 1 from public.conversations c
+                                  where c.workspace_id = $1 %s
+                                  order by c.last_message_at desc, c.id desc
+                                  limit %s) s$q$, v_filters, c_window)
+            into v_seen
+            using p_workspace_id, v_patterns, p_limit, p_status, p_is_read, p_assigned_to,
+                  p_after_last_message_at, p_after_id;
+        if v_seen < c_window and cardinality(v_ids) > 0 then
+            return query select unnest(v_ids);
+            return;
+        end if;
+
+        -- 2. Rare matches: all of them from the trigram index (unless the walk
+        -- above already saw every candidate).
+        if v_seen >= c_window then
+            perform pg_catalog.set_config('enable_seqscan', 'off', true),
+                    pg_catalog.set_config('enable_indexscan', 'off', true);
             execute format($q$
                 select array(
                     select c.id
                     from public.conversations c
-                    where c.workspace_id = $1
-                      and c.search_text operator(extensions.%%>) $9 %s
+                    where c.workspace_id = $1 and %s %s
                     order by c.last_message_at desc, c.id desc
-                    limit $3)$q$, v_filters)
+                    limit $3)$q$, v_index_match, v_filters)
                 into v_ids
                 using p_workspace_id, v_patterns, p_limit, p_status, p_is_read, p_assigned_to,
                       p_after_last_message_at, p_after_id, v_folded;
+            perform pg_catalog.set_config('enable_seqscan', v_seqscan, true),
+                    pg_catalog.set_config('enable_indexscan', v_indexscan, true);
+            if cardinality(v_ids) > 0 then
+                return query select unnest(v_ids);
+                return;
+            end if;
         end if;
-    end if;
-    perform pg_catalog.set_config('enable_seqscan', v_seqscan, true);
-    perform pg_catalog.set_config('enable_indexscan', v_indexscan, true);
-    return query select unnest(v_ids);
+    end loop;
 end;
 $$;
+
 
 revoke execute on function
     private.search_conversation_page(uuid, text, text, boolean, uuid, integer, timestamptz, uuid)

@@ -5,6 +5,7 @@ Through the real webhook, worker, database and agent API; only 360dialog is fake
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import string
@@ -12,12 +13,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
 from service.clients import Clients
+from service.ingest.worker import Worker
 from service.settings import Settings
 from service.tokens import mint_access_token
 from tests.support.agent import Tenant, drop_tenant, lit, make_tenant
@@ -291,6 +294,37 @@ async def test_phone_and_user_id_of_one_person_stay_one_conversation(
     assert count == "1"
 
 
+async def test_concurrent_deliveries_by_id_and_by_both_keys_make_one_conversation(
+    api: Api, clients: Clients, settings: Settings
+) -> None:
+    phone, user_id = new_phone(), new_user_id()
+    payloads = [
+        from_customer(user_id=user_id, phone=phone if i % 2 else None, body=f"m{i}")
+        for i in range(30)
+    ]
+
+    codes = await asyncio.gather(*(deliver(api, p) for p in payloads))
+    assert codes == [200] * 30
+    # Three workers racing on small batches: creation by either key races too.
+    small = msgspec.structs.replace(settings, worker_batch_size=3)
+    await asyncio.gather(*(Worker(clients.service_db, small).drain() for _ in range(3)))
+
+    found = rows(
+        await clients.service_db.table("conversations")
+        .select("id,phone,user_id,unread_count")
+        .eq("user_id", user_id)
+        .execute()
+    )
+    assert [(c["phone"], c["unread_count"]) for c in found] == [(f"+{phone}", 30)]
+    assert (
+        psql(
+            settings.database_url,
+            f"select count(*) from public.conversations where phone = {lit('+' + phone)}",
+        )
+        == "1"
+    )
+
+
 async def test_profile_name_follows_the_customer(
     api: Api, clients: Clients, settings: Settings, agent_headers: dict[str, str]
 ) -> None:
@@ -414,3 +448,56 @@ async def test_a_member_of_several_workspaces_names_the_one_to_list(
     assert [(i["id"], i["workspace_id"]) for i in second.json()["items"]] == [
         (str(theirs), str(other.workspace_id))
     ]
+
+
+# --- search pages in a big workspace ----------------------------------------------------------
+
+
+async def pages(api: Api, tenant: Tenant, **params: str) -> list[str]:
+    """Every id of a search, following next_cursor page by page."""
+    found: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = {"search": params["search"], "limit": "30"} | params
+        if cursor:
+            query["cursor"] = cursor
+        response = await api.get("/api/conversations", params=query, headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        found += [item["id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return found
+
+
+# "lucia" is everywhere: pages come from walking the newest conversations.
+# "ximena" is only among the oldest 500: the walk of the newest 2,000 finds
+# none and the trigram index finds them; "ximenna" (a typo) only close matches.
+@pytest.mark.parametrize("search", ["lucia", "ximena", "ximenna"])
+async def test_search_pages_in_a_big_workspace_are_exact_and_in_order(
+    api: Api, tenant: Tenant, search: str
+) -> None:
+    tenant.sql(
+        "insert into public.conversations (workspace_id, phone, phone_number_id, profile_name, "
+        "is_read, last_message_at) "
+        f"select '{tenant.workspace_id}', '+5731' || lpad(n::text, 8, '0'), "
+        f"{lit(tenant.phone_number_id)}, "
+        "case when n % 7 = 0 then 'Lucía Pérez' when n > 2000 and n % 9 = 0 then 'Ximena Ríos' "
+        "     else 'Carlos Gómez' end, n % 2 = 0, now() - n * interval '1 minute' "
+        "from generate_series(1, 2500) n"
+    )
+    name = "Lucía Pérez" if search == "lucia" else "Ximena Ríos"
+    expected = tenant.sql(
+        "select string_agg(id::text, ',' order by last_message_at desc, id desc) "
+        f"from public.conversations where workspace_id = '{tenant.workspace_id}' "
+        f"and profile_name = {lit(name)}"
+    ).split(",")
+    unread = tenant.sql(
+        "select string_agg(id::text, ',' order by last_message_at desc, id desc) "
+        f"from public.conversations where workspace_id = '{tenant.workspace_id}' "
+        f"and profile_name = {lit(name)} and not is_read"
+    ).split(",")
+    assert len(expected) > 30  # more than one page
+
+    assert await pages(api, tenant, search=search) == expected
+    assert await pages(api, tenant, search=search, is_read="false") == unread
