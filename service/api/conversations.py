@@ -223,7 +223,9 @@ class ConversationController(Controller):
             "`send_in_progress` (same key, first request still sending), 409 "
             "`channel_unavailable`, 422 `idempotency_key_reused` (same key, different body), "
             "502 `send_failed` (stored as `failed` with Meta's code and message in "
-            "`detail`). A failed send is final: send again with a new key."
+            "`detail`). A failed send is final: send again with a new key. A customer known "
+            "only by username is sent to by user id; 422 `recipient_unsupported` when Meta "
+            "cannot deliver that message to a user id (131062)."
         ),
     )
     async def send_message(
