@@ -377,7 +377,8 @@ declare
     v_indexed text;
     v_filters text := '';
     v_ids uuid[];
-    v_seen integer;
+    v_window integer;
+    v_complete boolean;
     v_any boolean;
     v_mode text;
     v_window_match text;
@@ -454,42 +455,51 @@ begin
             v_index_match := 'c.search_text operator(extensions.%>) $9';
         end if;
 
-        -- 1. The newest conversations first, stopping at a full page.
-        execute format($q$
-            select array(
-                select s.id
-                from (select c.id, c.last_message_at, %s as t
-                      from public.conversations c
-                      where c.workspace_id = $1 %s
-                      order by c.last_message_at desc, c.id desc
-                      limit %s) s
-                where %s
-                order by s.last_message_at desc, s.id desc
-                limit $3)$q$, v_column, v_filters, c_window, v_window_match)
-            into v_ids
-            using p_workspace_id, v_patterns, p_limit, p_status, p_is_read, p_assigned_to,
-                  p_after_last_message_at, p_after_id, v_folded;
-        if cardinality(v_ids) >= p_limit then
-            return query select unnest(v_ids);
-            return;
-        end if;
-        -- Not a full page: did the walk see every candidate?
-        execute format($q$
-            select count(*) from (select 1 from public.conversations c
-                                  where c.workspace_id = $1 %s
-                                  order by c.last_message_at desc, c.id desc
-                                  limit %s) s$q$, v_filters, c_window)
-            into v_seen
-            using p_workspace_id, v_patterns, p_limit, p_status, p_is_read, p_assigned_to,
-                  p_after_last_message_at, p_after_id;
-        if v_seen < c_window and cardinality(v_ids) > 0 then
-            return query select unnest(v_ids);
-            return;
-        end if;
+        -- 1. The newest conversations first, stopping at a full page. A walk
+        -- that found a third of a page is tried once more, four times as long:
+        -- at that density it should fill the page (exact matching only; word
+        -- similarity costs too much a row).
+        v_window := c_window;
+        loop
+            execute format($q$
+                select array(
+                    select s.id
+                    from (select c.id, c.last_message_at, %s as t
+                          from public.conversations c
+                          where c.workspace_id = $1 %s
+                          order by c.last_message_at desc, c.id desc
+                          limit %s) s
+                    where %s
+                    order by s.last_message_at desc, s.id desc
+                    limit $3)$q$, v_column, v_filters, v_window, v_window_match)
+                into v_ids
+                using p_workspace_id, v_patterns, p_limit, p_status, p_is_read, p_assigned_to,
+                      p_after_last_message_at, p_after_id, v_folded;
+            if cardinality(v_ids) >= p_limit then
+                return query select unnest(v_ids);
+                return;
+            end if;
+            -- Not a full page: did the walk see every candidate?
+            execute format($q$
+                select count(*) < %s from (select 1 from public.conversations c
+                                           where c.workspace_id = $1 %s
+                                           order by c.last_message_at desc, c.id desc
+                                           limit %s) s$q$, v_window, v_filters, v_window)
+                into v_complete
+                using p_workspace_id, v_patterns, p_limit, p_status, p_is_read, p_assigned_to,
+                      p_after_last_message_at, p_after_id;
+            if v_complete and cardinality(v_ids) > 0 then
+                return query select unnest(v_ids);
+                return;
+            end if;
+            exit when v_complete or v_mode <> 'exact' or v_window > c_window
+                   or cardinality(v_ids) * 3 < p_limit;
+            v_window := c_window * 4;
+        end loop;
 
         -- 2. Rare matches: all of them from the trigram index (unless the walk
         -- above already saw every candidate).
-        if v_seen >= c_window then
+        if not v_complete then
             perform pg_catalog.set_config('enable_seqscan', 'off', true),
                     pg_catalog.set_config('enable_indexscan', 'off', true);
             execute format($q$
