@@ -38,6 +38,7 @@ from litestar.types.asgi_types import (
 
 from service.api.errors import MEANINGS, ApiError
 from service.ingest.ingress import Outcome
+from service.ingest.limits import MAX_ITEMS_PER_DELIVERY
 from service.repositories import channels as channels_repo
 
 if TYPE_CHECKING:
@@ -55,6 +56,11 @@ _ALLOW = "GET, POST, OPTIONS"
 _REFUSALS = {
     Outcome.INVALID: (400, "invalid_payload", "not a WhatsApp webhook payload"),
     Outcome.UNAUTHORIZED: (401, "unauthorized", "missing or invalid webhook credential"),
+    Outcome.TOO_MANY_ITEMS: (
+        413,
+        "too_many_items",
+        f"a delivery holds at most {MAX_ITEMS_PER_DELIVERY} messages and statuses",
+    ),
     Outcome.UNAVAILABLE: (503, "unavailable", "could not store the delivery; retry"),
 }
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
@@ -187,7 +193,8 @@ def webhook_path_item(settings: Settings) -> PathItem:
             description=(
                 "Answers exactly 200 (empty body) once the delivery is stored durably; 400 for a "
                 "body that is not a WhatsApp payload, 401 for a bad credential, 413 over "
-                f"{settings.webhook_max_body_bytes} bytes, 503 when it could not be stored (the "
+                f"{settings.webhook_max_body_bytes} bytes or {MAX_ITEMS_PER_DELIVERY} messages and "
+                "statuses, 503 when it could not be stored (the "
                 "sender retries). Nothing is stored on any refusal."
             ),
             operation_id="ApiWebhooksWhatsappReceive",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from service.ingest.limits import MAX_ITEMS_PER_DELIVERY, delivery_items
 from service.repositories.inbox import (
     ClaimedEvent,
     InboundMessageRow,
@@ -27,8 +28,16 @@ log = logging.getLogger(__name__)
 KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 
 
-class UnroutableMessage(ValueError):
+class Undeliverable(ValueError):
+    """An event whose payload can never be ingested: retrying cannot help."""
+
+
+class UnroutableMessage(Undeliverable):
     """A message that names no phone number to file it under."""
+
+
+class TooManyItems(Undeliverable):
+    """A delivery over MAX_ITEMS_PER_DELIVERY (stored before the webhook refused such)."""
 
 
 def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
@@ -42,7 +51,8 @@ def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
 def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None) -> IngestBatch:
     """Every entry, change, message and status of the delivery.
 
-    Raises only when the event as a whole cannot be read; a message that cannot
+    Raises only when the event as a whole cannot be read or is over the cap
+    (Undeliverable when retrying cannot help); a message that cannot
     be filed is listed in `problems` and the rest of the delivery still lands.
     """
     now = received_at or datetime.now(tz=UTC)
@@ -50,6 +60,12 @@ def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None)
         # Its channel was deleted: nothing says which entries are whose any more.
         raise UnroutableMessage(f"event {event.id}: its channel no longer exists")
     payload = decode_webhook(event.body.encode())
+    items = delivery_items(payload)
+    if items > MAX_ITEMS_PER_DELIVERY:
+        raise TooManyItems(
+            f"event {event.id}: {items} messages and statuses, "
+            f"over the cap of {MAX_ITEMS_PER_DELIVERY} per delivery; nothing of it was ingested"
+        )
     batch = IngestBatch(event_ids=[event.id])
     for entry in payload.entry:
         for change in entry.changes:
