@@ -439,23 +439,31 @@ async def hostile_phase(
     hostile: list[float] = []
     refused: list[int] = []
 
-    async def attacker() -> None:
+    async def attacker(own: aiohttp.ClientSession) -> None:
         while not stop.is_set():
             started = time.perf_counter()
-            async with session.post(
-                url, data=body, headers={"Content-Type": "application/json"}
-            ) as response:
-                await response.read()
-                if response.status != 400:
-                    refused.append(response.status)
+            try:
+                async with own.post(
+                    url, data=body, headers={"Content-Type": "application/json"}
+                ) as response:
+                    await response.read()
+                    status = response.status
+            except aiohttp.ClientError:  # the server may close a refused connection
+                status = 0
+            if status != 400:
+                refused.append(status)
             hostile.append((time.perf_counter() - started) * 1000)
 
-    attackers = [asyncio.create_task(attacker()) for _ in range(HOSTILE_CONNECTIONS)]
-    try:
-        attacked = summarize(*(await send_at_rate(session, url, traffic, HOSTILE_RATE, count))[:2])
-    finally:
-        stop.set()
-        await asyncio.gather(*attackers)
+    # Their own connections: the real deliveries' pool is not theirs to share.
+    connector = aiohttp.TCPConnector(limit=HOSTILE_CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as own:
+        attackers = [asyncio.create_task(attacker(own)) for _ in range(HOSTILE_CONNECTIONS)]
+        try:
+            sent = await send_at_rate(session, url, traffic, HOSTILE_RATE, count)
+            attacked = summarize(*sent[:2])
+        finally:
+            stop.set()
+            await asyncio.gather(*attackers)
     return {"quiet": quiet, "attacked": attacked, "hostile": summarize(hostile, refused)}
 
 
@@ -653,10 +661,11 @@ def psql_notices(database_url: str, sql: str) -> dict[str, float]:
     result = subprocess.run(
         ["psql", database_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"],
         input=sql,
-        check=True,
         capture_output=True,
         text=True,
     )
+    if result.returncode != 0:
+        raise RuntimeError(f"the SQL limits failed: {result.stderr.strip()[-2000:]}")
     found: dict[str, float] = {}
     for line in result.stderr.splitlines():
         if "NOTICE:" in line and "=" in line:

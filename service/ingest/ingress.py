@@ -49,6 +49,21 @@ class WebhookIngress:
         await inbox_repo.enqueue(self._db, events)
 
     async def accept(self, body: bytes, *, secret: str | None, signature: str | None) -> Outcome:
+        # Before any work on the body (docs/SECURITY.md): a request with no
+        # credential, or with a 360dialog secret no channel holds, can
+        # authenticate nothing. Only a Meta signature needs the body (and the
+        # channel it names) to be checked.
+        if not signature:
+            if not secret:
+                return Outcome.UNAUTHORIZED
+            try:
+                held = await self._directory.secret_is_held(secret)
+            except Exception as exc:  # database unreachable: the sender must retry
+                log.warning("channel lookup failed: %s", type(exc).__name__)
+                return Outcome.UNAVAILABLE
+            if not held:
+                log.warning("webhook refused: a secret no channel holds")
+                return Outcome.UNAUTHORIZED
         try:
             payload = decode_webhook(body)
             text = body.decode("utf-8")

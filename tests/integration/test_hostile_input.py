@@ -114,11 +114,21 @@ def nested_body(depth: int) -> bytes:
     return raw(payload).replace(b'"HOLE"', b"[" * depth + b"]" * depth)
 
 
-@pytest.mark.parametrize("secret", [SECRET_A, None])
+@pytest.mark.parametrize(
+    ("secret", "answer"),
+    [(SECRET_A, 400), (None, 401), ("a secret no channel holds", 401)],
+)
 @pytest.mark.parametrize("where", ["messages", "unknown_field"])
-async def test_a_body_nested_100000_deep_is_a_400_not_a_traceback(
-    api: Api, clients: Clients, caplog: pytest.LogCaptureFixture, secret: str | None, where: str
+async def test_a_body_nested_100000_deep_is_refused_not_a_traceback(
+    api: Api,
+    clients: Clients,
+    caplog: pytest.LogCaptureFixture,
+    secret: str | None,
+    answer: int,
+    where: str,
 ) -> None:
+    """With a channel's secret it is decoded and found invalid (400); without a
+    credential any channel holds, the body is never decoded (401)."""
     body = nested_body(100_000)
     if where == "unknown_field":
         body = body.replace(b'"messages"', b'"unknown_field"')
@@ -131,19 +141,23 @@ async def test_a_body_nested_100000_deep_is_a_400_not_a_traceback(
             headers={"content-type": "application/json", **credential},
         )
 
-    assert response.status_code == 400
-    assert response.json()["error"] == "invalid_payload"
+    assert response.status_code == answer
+    assert response.json()["error"] == {400: "invalid_payload", 401: "unauthorized"}[answer]
     assert not [r for r in caplog.records if r.exc_info], "no traceback is logged"
     assert await stored(clients, body) == 0
 
 
+@pytest.mark.parametrize(
+    ("secret", "answer"),
+    [(SECRET_A, 400), (None, 401), ("a secret no channel holds", 401)],
+)
 async def test_a_megabyte_naming_thousands_of_channels_is_refused_unstored(
-    api: Api, clients: Clients
+    api: Api, clients: Clients, secret: str | None, answer: int
 ) -> None:
     body = many_channels_body(1024 * 1024)
     assert len(body) > 1_000_000
 
-    assert await deliver(api, body, secret=None) == 400
+    assert await deliver(api, body, secret=secret) == answer
     assert await stored(clients, body) == 0
 
 
