@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+import msgspec
 from litestar import asgi
 from litestar.enums import ScopeType
 from litestar.exceptions import MethodNotAllowedException
@@ -98,6 +99,12 @@ async def _receive_delivery(scope: Scope, receive: Receive, send: Send) -> None:
             signature = value.decode("latin-1")
         elif name == b"content-length" and value.isdigit() and int(value) > limit:
             raise _too_large(limit)
+    if not secret and not signature:
+        # Nothing to authenticate against: refused before the body is read,
+        # and the connection closed, so a sender with no credential cannot
+        # make us receive megabytes (docs/SECURITY.md).
+        await _refuse_and_close(send, Outcome.UNAUTHORIZED)
+        return
     body = await _read_body(receive, limit)
     outcome = await ingress.accept(body, secret=secret, signature=signature)
     if outcome is not Outcome.STORED:
@@ -146,6 +153,17 @@ async def _verify_subscription(scope: Scope, send: Send) -> None:
     if not known:
         raise ApiError(403, "forbidden", "verification failed")
     await _answer(send, 200, param("hub.challenge").encode())
+
+
+async def _refuse_and_close(send: Send, outcome: Outcome) -> None:
+    status, error, detail = _REFUSALS[outcome]
+    body = msgspec.json.encode({"error": error, "detail": detail})
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await _send(send, status, headers, body)
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:

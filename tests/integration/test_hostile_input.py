@@ -161,6 +161,24 @@ async def test_a_megabyte_naming_thousands_of_channels_is_refused_unstored(
     assert await stored(clients, body) == 0
 
 
+async def test_a_request_with_no_credential_is_refused_unread_and_its_connection_closed(
+    api: Api,
+) -> None:
+    """Not even valid JSON: the body is never read, and the sender cannot keep sending."""
+    response = await api.post(
+        "/api/webhooks/whatsapp",
+        content=b"\x00 not json " * 50_000,
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "unauthorized",
+        "detail": "missing or invalid webhook credential",
+    }
+    assert response.headers["connection"] == "close"
+
+
 # --- 2. No delivery exhausts shared resources -------------------------------------------------
 
 
