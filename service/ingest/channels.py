@@ -62,6 +62,21 @@ class ChannelDirectory:
             self._cache.put(key, channel)
         return {channel.phone_number_id: channel} if channel else {}
 
+    async def secret_is_held(self, secret: str) -> bool:
+        """Whether any channel holds this webhook secret, whichever number it names.
+
+        Checked before the body is decoded: a secret no channel holds can
+        authenticate nothing, so its delivery costs no more than its headers.
+        """
+        digest = channels_repo.hash_webhook_secret(secret)
+        key = f"held:{digest}"
+        hit, channel = self._cache.get(key)
+        if not hit:
+            rows = await channels_repo.fetch_auth_by_secret_hash(self._db, digest)
+            channel = rows[0] if rows else None
+            self._cache.put(key, channel)
+        return channel is not None
+
     def _cached(self, ids: Iterable[str]) -> tuple[dict[str, ChannelAuth | None], set[str]]:
         found: dict[str, ChannelAuth | None] = {}
         missing: set[str] = set()

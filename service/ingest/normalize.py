@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from service.ingest.limits import MAX_ITEMS_PER_DELIVERY, delivery_items
 from service.repositories.inbox import (
     ClaimedEvent,
     InboundMessageRow,
@@ -35,7 +36,11 @@ MAX_PROFILE_NAME = 200
 MAX_USERNAME = 100
 
 
-class UnroutableMessage(ValueError):
+class Undeliverable(ValueError):
+    """An event whose payload can never be ingested: retrying cannot help."""
+
+
+class UnroutableMessage(Undeliverable):
     """A message that names neither a phone number nor a user id to file it under."""
 
 
@@ -56,6 +61,10 @@ class Sender:
         return key
 
 
+class TooManyItems(Undeliverable):
+    """A delivery over MAX_ITEMS_PER_DELIVERY (stored before the webhook refused such)."""
+
+
 def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
     """WhatsApp's send time; when it is missing or unreadable, when we received it."""
     try:
@@ -67,7 +76,8 @@ def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
 def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None) -> IngestBatch:
     """Every entry, change, message and status of the delivery.
 
-    Raises only when the event as a whole cannot be read; a message that cannot
+    Raises only when the event as a whole cannot be read or is over the cap
+    (Undeliverable when retrying cannot help); a message that cannot
     be filed is listed in `problems` and the rest of the delivery still lands.
     """
     now = received_at or datetime.now(tz=UTC)
@@ -75,6 +85,12 @@ def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None)
         # Its channel was deleted: nothing says which entries are whose any more.
         raise UnroutableMessage(f"event {event.id}: its channel no longer exists")
     payload = decode_webhook(event.body.encode())
+    items = delivery_items(payload)
+    if items > MAX_ITEMS_PER_DELIVERY:
+        raise TooManyItems(
+            f"event {event.id}: {items} messages and statuses, "
+            f"over the cap of {MAX_ITEMS_PER_DELIVERY} per delivery; nothing of it was ingested"
+        )
     batch = IngestBatch(event_ids=[event.id])
     for entry in payload.entry:
         for change in entry.changes:

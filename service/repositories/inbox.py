@@ -88,6 +88,11 @@ class IngestBatch(msgspec.Struct):
     # Messages of these events that could not be turned into rows (not sent).
     problems: list[str] = msgspec.field(default_factory=list)
 
+    @property
+    def rows(self) -> int:
+        """What one ingest call is capped on (MAX_ROWS_PER_INGEST)."""
+        return len(self.messages) + len(self.statuses) + len(self.reactions)
+
     def extend(self, other: IngestBatch) -> None:
         self.event_ids.extend(other.event_ids)
         self.messages.extend(other.messages)
