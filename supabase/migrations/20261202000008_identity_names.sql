@@ -337,14 +337,14 @@ drop function private.search_conversation_ids(uuid[], text);
 -- conversation of the workspace has them all, names close to the input match
 -- (trigram word similarity, for typos).
 --
--- Two ways to find a page, cheapest first:
---   1. Walk the newest WINDOW conversations (from the cursor, with the filters)
---      in page order and keep the matches: a common name fills the page here
---      after reading a few hundred rows, whatever the workspace's size.
+-- Two ways to find a page, cheapest first (docs/PERFORMANCE.md has the
+-- figures):
+--   1. Walk the newest 2,000 conversations (from the cursor, with the filters)
+--      in page order and keep the matches, stopping at a full page: a common
+--      name fills it after a few hundred rows, whatever the workspace's size.
+--      A walk that found a third of a page walks 8,000.
 --   2. Otherwise the matches are rare, and the trigram index finds all of
---      them; they are few, so sorting them is cheap. The planner is kept off
---      the ordered index (it underrates pattern matches and would walk the
---      whole workspace).
+--      them; they are few, so sorting them is cheap.
 --
 -- Why SECURITY DEFINER: LIKE and the pg_trgm operators are not leakproof, so
 -- under RLS Postgres may not use them as index conditions. This helper reads
