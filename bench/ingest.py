@@ -429,7 +429,7 @@ HOSTILE_RATE = 200
 
 
 async def hostile_phase(
-    session: aiohttp.ClientSession, url: str, traffic: Traffic, seconds: int
+    session: aiohttp.ClientSession, url: str, traffic: Traffic, seconds: int, api_pid: int
 ) -> dict[str, dict[str, float]]:
     """Real deliveries at HOSTILE_RATE, quiet and then under the unauthenticated attack.
 
@@ -439,7 +439,10 @@ async def hostile_phase(
     an event loop that is busy attacking.
     """
     count = HOSTILE_RATE * seconds
+    roots = {"api": api_pid}
+    before = cpu_by_component(roots)["api"]
     quiet = summarize(*(await send_at_rate(session, url, traffic, HOSTILE_RATE, count))[:2])
+    quiet["api_cpu_s"] = cpu_by_component(roots)["api"] - before
     process = await asyncio.create_subprocess_exec(
         "nice", "-n", "19", sys.executable, __file__, "--attack", url,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -447,8 +450,10 @@ async def hostile_phase(
     assert process.stdin is not None
     assert process.stdout is not None
     await process.stdout.readline()  # its connections are open and sending
+    before = cpu_by_component(roots)["api"]
     try:
         attacked = summarize(*(await send_at_rate(session, url, traffic, HOSTILE_RATE, count))[:2])
+        attacked["api_cpu_s"] = cpu_by_component(roots)["api"] - before
     finally:
         process.stdin.close()
         hostile = json.loads(await process.stdout.read())
@@ -539,7 +544,7 @@ async def main() -> int:
                 )
                 results[str(rate)] = summarize(lat, failures)
                 await drained(database_url)
-            hostile = await hostile_phase(session, url, traffic, max(3, int(6 * scale)))
+            hostile = await hostile_phase(session, url, traffic, max(3, int(6 * scale)), api.pid)
             results["200"], results["200+hostile"] = hostile["quiet"], hostile["attacked"]
             await drained(database_url)
             # As fast as it goes: ACK latency, and rows until every one is visible.
@@ -602,7 +607,9 @@ async def main() -> int:
         f"bodies without a secret, answered in p50 {hostile['hostile']['p50']:.1f} ms / p99 "
         f"{hostile['hostile']['p99']:.1f} ms ({int(hostile['hostile']['failures'])} not 401); "
         f"real ACK p99 {results['200+hostile']['p99']:.1f} ms under attack vs "
-        f"{results['200']['p99']:.1f} ms quiet: hostile_ack_p99_ratio {hostile_ratio:.2f}"
+        f"{results['200']['p99']:.1f} ms quiet: hostile_ack_p99_ratio {hostile_ratio:.2f}; "
+        f"API CPU {results['200+hostile']['api_cpu_s']:.2f}s under attack vs "
+        f"{results['200']['api_cpu_s']:.2f}s quiet"
     )
     print(
         f"max-rate ACKs/s (wrk, {args.connections} connections): {results['max']['ack_per_s']:.0f}"
@@ -644,6 +651,8 @@ async def main() -> int:
         "hostile_bodies": int(hostile["hostile"]["n"]),
         "hostile_p50_ms": round(hostile["hostile"]["p50"], 1),
         "hostile_not_401": int(hostile["hostile"]["failures"]),
+        "hostile_api_cpu_s": round(results["200+hostile"]["api_cpu_s"], 2),
+        "quiet_api_cpu_s": round(results["200"]["api_cpu_s"], 2),
         "non_200": int(sum(r["failures"] for r in results.values())),
         "e2e_msgs_per_s": round(e2e),
         "e2e_status_share": round(e2e_statuses / e2e_items, 3),
