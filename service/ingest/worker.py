@@ -63,8 +63,18 @@ class Worker:
             except Exception as exc:
                 await self._fail(event, exc)
                 report.failed += 1
-        for part in ingest_parts(ready):
-            await self._ingest(part, report)
+        # An event whose messages could none be filed has no row to write:
+        # it is dead-lettered while the others are ingested, not after them,
+        # so a tenant's poison adds no round trip to anyone's batch.
+        unfiled = [(e, b) for e, b in ready if b.problems and b.rows == 0]
+        ready = [(e, b) for e, b in ready if not (b.problems and b.rows == 0)]
+
+        async def ingest_ready() -> None:
+            for part in ingest_parts(ready):
+                await self._ingest(part, report)
+
+        await asyncio.gather(ingest_ready(), *(self._dead_letter(e, b) for e, b in unfiled))
+        report.failed += len(unfiled)
         return report
 
     async def _ingest(self, part: list[Normalized], report: BatchReport) -> None:
@@ -158,11 +168,18 @@ class Worker:
         to the dead letters, where an operator sees them and can replay them
         after a fix; replaying is safe because every row is idempotent.
         """
-        for event, batch in ingested:
-            if batch.problems:
-                error = "; ".join(batch.problems)[:2000]
-                await inbox.fail(self._db, event.id, error, max_attempts=0)
-                log.warning("event %s stored partly; dead-lettered: %s", event.id, error)
+        # Side by side, not one round trip after another: a batch carrying a
+        # tenant's poison must not wait on it (docs/SECURITY.md).
+        await asyncio.gather(
+            *(self._dead_letter(event, batch) for event, batch in ingested if batch.problems)
+        )
+
+    async def _dead_letter(self, event: ClaimedEvent, batch: IngestBatch) -> None:
+        error = "; ".join(batch.problems)[:2000]
+        await inbox.fail(self._db, event.id, error, max_attempts=0)
+        log.warning(
+            "event %s dead-lettered (%d of its rows stored): %s", event.id, batch.rows, error
+        )
 
     async def _fail(
         self, event: ClaimedEvent, exc: BaseException, *, max_attempts: int | None = None
