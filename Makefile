@@ -39,6 +39,7 @@ test:
 bench: install
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q wrk >/dev/null
 	@uv run --frozen python bench/ingest.py
+	@uv run --frozen python bench/poison.py
 	@uv run --frozen python bench/inbox.py
 	@uv run --frozen python bench/realtime.py
 

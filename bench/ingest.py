@@ -9,6 +9,10 @@ Traffic: 70% inbound messages (80% text, 20% image) from 2,000 senders across
 the two seeded workspaces, 30% statuses of earlier outbound messages in
 shuffled order, and 5% of deliveries sent twice. "msgs" counts inbound
 messages plus status updates, the rows the worker has to write.
+The hostile phase sends real deliveries at 200/s, first alone, then while
+8 connections send 1 MB bodies naming thousands of channels with no secret
+(issue 10); `hostile_ack_p99_ratio` is the real deliveries' ACK p99 under
+attack over their quiet p99.
 The last line printed is one JSON object with the figures.
 """
 
@@ -32,6 +36,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.payloads import many_channels_body
 from tests.support.processes import IsolatedStack, ServiceProcess, free_port_block
 from tests.support.stack import psql
 
@@ -419,6 +424,77 @@ async def send_at_rate(
     return latencies, failures, time.perf_counter() - began
 
 
+HOSTILE_CONNECTIONS = 8
+HOSTILE_RATE = 200
+
+
+async def hostile_phase(
+    session: aiohttp.ClientSession, url: str, traffic: Traffic, seconds: int, api_pid: int
+) -> dict[str, dict[str, float]]:
+    """Real deliveries at HOSTILE_RATE, quiet and then under the unauthenticated attack.
+
+    The attackers run in a process of their own at the lowest CPU priority:
+    they stand in for clients on other machines, whose sending costs this
+    machine nothing, and the real deliveries' latencies are not measured by
+    an event loop that is busy attacking.
+    """
+    count = HOSTILE_RATE * seconds
+    roots = {"api": api_pid}
+    before = cpu_by_component(roots)["api"]
+    quiet = summarize(*(await send_at_rate(session, url, traffic, HOSTILE_RATE, count))[:2])
+    quiet["api_cpu_s"] = cpu_by_component(roots)["api"] - before
+    process = await asyncio.create_subprocess_exec(
+        "nice", "-n", "19", sys.executable, __file__, "--attack", url,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdin is not None
+    assert process.stdout is not None
+    await process.stdout.readline()  # its connections are open and sending
+    before = cpu_by_component(roots)["api"]
+    try:
+        attacked = summarize(*(await send_at_rate(session, url, traffic, HOSTILE_RATE, count))[:2])
+        attacked["api_cpu_s"] = cpu_by_component(roots)["api"] - before
+    finally:
+        process.stdin.close()
+        hostile = json.loads(await process.stdout.read())
+        await process.wait()
+    return {"quiet": quiet, "attacked": attacked, "hostile": hostile}
+
+
+async def attack(url: str) -> None:
+    """HOSTILE_CONNECTIONS closed loops of 1 MiB bodies with no secret, until stdin closes."""
+    body = many_channels_body(1024 * 1024)
+    stop = asyncio.Event()
+    latencies: list[float] = []
+    unexpected: list[int] = []
+
+    async def attacker(own: aiohttp.ClientSession) -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                async with own.post(
+                    url, data=body, headers={"Content-Type": "application/json"}
+                ) as response:
+                    await response.read()
+                    status = response.status
+            except aiohttp.ClientError:  # closed by the server before the body was sent
+                status = 401
+            if status != 401:
+                unexpected.append(status)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=HOSTILE_CONNECTIONS)
+    ) as own:
+        attackers = [asyncio.create_task(attacker(own)) for _ in range(HOSTILE_CONNECTIONS)]
+        print("started", flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)
+        stop.set()
+        await asyncio.gather(*attackers)
+    print(json.dumps(summarize(latencies, unexpected)), flush=True)
+
+
 def pending_events(database_url: str) -> int:
     return int(
         psql(
@@ -437,7 +513,11 @@ async def main() -> int:
         default=MAX_PHASE_CONNECTIONS,
         help="wrk connections in the max phase",
     )
+    parser.add_argument("--attack", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.attack:
+        await attack(args.attack)
+        return 0
     scale = 0.2 if args.quick else 1.0
 
     stack = IsolatedStack("bench-ingest")
@@ -464,6 +544,9 @@ async def main() -> int:
                 )
                 results[str(rate)] = summarize(lat, failures)
                 await drained(database_url)
+            hostile = await hostile_phase(session, url, traffic, max(3, int(6 * scale)), api.pid)
+            results["200"], results["200+hostile"] = hostile["quiet"], hostile["attacked"]
+            await drained(database_url)
             # As fast as it goes: ACK latency, and rows until every one is visible.
             seconds = max(2, int(8 * scale))
             prepare_wrk(traffic, seconds, stack.folder)
@@ -518,6 +601,16 @@ async def main() -> int:
             f"{phase:>8} {int(r['n']):>6} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} "
             f"{int(r['failures']):>8}"
         )
+    hostile_ratio = results["200+hostile"]["p99"] / results["200"]["p99"]
+    print(
+        f"hostile: {HOSTILE_CONNECTIONS} connections sent {int(hostile['hostile']['n'])} 1 MB "
+        f"bodies without a secret, answered in p50 {hostile['hostile']['p50']:.1f} ms / p99 "
+        f"{hostile['hostile']['p99']:.1f} ms ({int(hostile['hostile']['failures'])} not 401); "
+        f"real ACK p99 {results['200+hostile']['p99']:.1f} ms under attack vs "
+        f"{results['200']['p99']:.1f} ms quiet: hostile_ack_p99_ratio {hostile_ratio:.2f}; "
+        f"API CPU {results['200+hostile']['api_cpu_s']:.2f}s under attack vs "
+        f"{results['200']['api_cpu_s']:.2f}s quiet"
+    )
     print(
         f"max-rate ACKs/s (wrk, {args.connections} connections): {results['max']['ack_per_s']:.0f}"
     )
@@ -555,6 +648,14 @@ async def main() -> int:
         "ack_p99_ms_at_500": round(results["500"]["p99"], 2),
         "ack_p99_ms_at_max": round(results["max"]["p99"], 2),
         "max_acks_per_s": round(results["max"]["ack_per_s"]),
+        "ack_p99_ms_at_200": round(results["200"]["p99"], 2),
+        "ack_p99_ms_at_200_hostile": round(results["200+hostile"]["p99"], 2),
+        "hostile_ack_p99_ratio": round(hostile_ratio, 2),
+        "hostile_bodies": int(hostile["hostile"]["n"]),
+        "hostile_p50_ms": round(hostile["hostile"]["p50"], 1),
+        "hostile_not_401": int(hostile["hostile"]["failures"]),
+        "hostile_api_cpu_s": round(results["200+hostile"]["api_cpu_s"], 2),
+        "quiet_api_cpu_s": round(results["200"]["api_cpu_s"], 2),
         "non_200": int(sum(r["failures"] for r in results.values())),
         "e2e_msgs_per_s": round(e2e),
         "e2e_status_share": round(e2e_statuses / e2e_items, 3),
@@ -599,10 +700,11 @@ def psql_notices(database_url: str, sql: str) -> dict[str, float]:
     result = subprocess.run(
         ["psql", database_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"],
         input=sql,
-        check=True,
         capture_output=True,
         text=True,
     )
+    if result.returncode != 0:
+        raise RuntimeError(f"the SQL limits failed: {result.stderr.strip()[-2000:]}")
     found: dict[str, float] = {}
     for line in result.stderr.splitlines():
         if "NOTICE:" in line and "=" in line:

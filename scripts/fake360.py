@@ -31,15 +31,17 @@ async def _messages(request: web.Request) -> web.Response:
     body = await request.json()
     if body.get("status") == "read":
         return web.json_response({"success": True})
-    to = str(body.get("to", ""))
     wamid = f"wamid.FAKE{uuid.uuid4().hex}"
+    # Meta answers a send to a user id (`recipient`) with user_id, not wa_id.
+    if "to" in body:
+        to = str(body["to"])
+        contact = {"input": to, "wa_id": to.removeprefix("+")}
+    else:
+        to = str(body.get("recipient", ""))
+        contact = {"input": to, "user_id": to}
     print(f"fake 360dialog: {body.get('type')} to {to} -> {wamid}", flush=True)
     return web.json_response(
-        {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to.removeprefix("+")}],
-            "messages": [{"id": wamid}],
-        }
+        {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]}
     )
 
 

@@ -79,6 +79,7 @@ class ChannelCache:
         self._rows: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
         # Deliveries that name no number find their channel by secret.
         self._by_secret: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
+        self._held: TtlCache[str, bool] = TtlCache(ttl_seconds, clock)
 
     def __repr__(self) -> str:
         return f"ChannelCache(cached={len(self._rows)})"
@@ -116,6 +117,19 @@ class ChannelCache:
             channel = rows[0] if len(rows) == 1 else None
             self._by_secret.put(digest, channel)
         return {channel.phone_number_id: channel} if channel else {}
+
+    async def secret_is_held(self, secret: str) -> bool:
+        """Whether any channel holds this webhook secret, whichever number it names.
+
+        Checked before the body is decoded: a secret no channel holds can
+        authenticate nothing, so its delivery costs no more than its headers.
+        """
+        digest = channels_repo.hash_webhook_secret(secret)
+        hit, held = self._held.get(digest)
+        if not hit:
+            held = bool(await channels_repo.fetch_auth_by_secret_hash(self._db, digest))
+            self._held.put(digest, held)
+        return bool(held)
 
     async def api_key_for(self, phone_number_id: str) -> str | None:
         """The channel's D360-API-KEY; None for an unknown channel."""

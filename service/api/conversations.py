@@ -41,7 +41,11 @@ from service.api.schemas import (
 from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
 from service.repositories.channel_keys import ChannelKeys
-from service.repositories.conversations import ConversationDetailsRow, ConversationFilters
+from service.repositories.conversations import (
+    ConversationDetailsRow,
+    ConversationFilters,
+    WorkspaceRequired,
+)
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
 
@@ -64,7 +68,9 @@ class ConversationController(Controller):
             "(stable while new messages arrive: a conversation that gets a new message moves "
             "to the top and is not repeated). `search` folds accents and case and matches "
             "partial names (every word) and phone digits. Without `status`, both active and "
-            "archived conversations are listed."
+            "archived conversations are listed. `workspace_id` may be left out only by a member of "
+            "a single workspace (422 on `workspace_id` otherwise); every item carries its "
+            "`workspace_id`. `search` also matches the WhatsApp profile name and username."
         ),
     )
     async def list_conversations(
@@ -111,7 +117,14 @@ class ConversationController(Controller):
         )
         after = decode_cursor(cursor, "cursor")
         # One row more than asked says whether there is a next page.
-        rows = await conversations_repo.list_page(user_db, filters, limit=limit + 1, after=after)
+        try:
+            rows = await conversations_repo.list_page(
+                user_db, filters, limit=limit + 1, after=after
+            )
+        except WorkspaceRequired as exc:
+            raise invalid(
+                "workspace_id", "required: you are a member of several workspaces", "query"
+            ) from exc
         now = now_utc()
         items = [ConversationListItem.build(row, now) for row in rows[:limit]]
         last = items[-1] if len(rows) > limit else None
@@ -258,7 +271,9 @@ class ConversationController(Controller):
             "`send_in_progress` (same key, first request still sending), 409 "
             "`channel_unavailable`, 422 `idempotency_key_reused` (same key, different body), "
             "502 `send_failed` (stored as `failed` with Meta's code and message in "
-            "`detail`). A failed send is final: send again with a new key."
+            "`detail`). A failed send is final: send again with a new key. A customer known "
+            "only by username is sent to by user id; 422 `recipient_unsupported` when Meta "
+            "cannot deliver that message to a user id (131062)."
         ),
     )
     async def send_message(

@@ -16,8 +16,13 @@ idempotency-key draft):
    sent.
 4. 360dialog is called with the channel's key; the outcome is stored through
    the service-role `SendLedger`: `sent` with the wamid (201), or `failed`
-   with Meta's error code and message (409 `window_closed` for 131047, else
+   with Meta's error code and message (409 `window_closed` for 131047, 422
+   `recipient_unsupported` for 131062 (no such message to a user id), else
    502 `send_failed`; the stored message is in `detail.message`).
+
+A customer known only by username (no phone, a business-scoped user id) is
+sent to through the Cloud API's `recipient` field; a conversation with
+neither is refused with 422 `recipient_unavailable` before anything is stored.
 """
 
 from __future__ import annotations
@@ -45,12 +50,14 @@ from service.repositories.messages import Message, NewOutbound
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
 from service.whatsapp.domain import (
+    USER_ID,
     MediaContent,
     Send360MessageParams,
     TextContent,
     window_status,
 )
 from service.whatsapp.errors import (
+    USER_ID_UNSUPPORTED_CODE,
     WINDOW_CLOSED_CODES,
     D360AuthError,
     D360Error,
@@ -70,8 +77,22 @@ def now_utc() -> datetime:
 # --- sending ------------------------------------------------------------------------------
 
 
-def send_params(body: SendMessageBody, to: str) -> Send360MessageParams:
-    """The 360dialog message for a request body; 422 naming the field when it does not fit."""
+def send_params(body: SendMessageBody, conversation: Conversation) -> Send360MessageParams:
+    """The 360dialog message for a request body; 422 naming the field when it does not fit.
+
+    A customer with a phone gets it as `to`; one known only by username gets
+    the business-scoped user id as `recipient`. Anything else is refused
+    rather than sent somewhere else.
+    """
+    to, recipient = conversation.phone, None
+    if to is None:
+        recipient = conversation.user_id
+        if recipient is None or not USER_ID.fullmatch(recipient):
+            raise ApiError(
+                422,
+                "recipient_unavailable",
+                "this conversation has neither a phone number nor a WhatsApp user id to send to",
+            )
     for key in ("text", "caption", "filename", "media_url"):
         text_input(getattr(body, key), key)
     if body.type == "text":
@@ -91,9 +112,10 @@ def send_params(body: SendMessageBody, to: str) -> Send360MessageParams:
             raise invalid("filename", "only documents can have a filename")
     try:
         if body.type == "text":
-            return Send360MessageParams(to=to, type="text", body=body.text)
+            return Send360MessageParams(to=to, recipient=recipient, type="text", body=body.text)
         return Send360MessageParams(
             to=to,
+            recipient=recipient,
             type=body.type,
             link=body.media_url,
             caption=body.caption,
@@ -128,6 +150,9 @@ def failure_error(message: Message) -> ApiError:
     }
     if message.error_code in WINDOW_CLOSED_CODES:
         return ApiError(409, "window_closed", detail)
+    if message.error_code == USER_ID_UNSUPPORTED_CODE:
+        # Meta cannot deliver this message to a user id; nothing will change that.
+        return ApiError(422, "recipient_unsupported", detail)
     return ApiError(502, "send_failed", detail)
 
 
@@ -164,7 +189,7 @@ async def send_reply(
     idempotency_key: str,
 ) -> Response[Message]:
     text_input(idempotency_key, "Idempotency-Key", "header")
-    params = send_params(body, conversation.phone)
+    params = send_params(body, conversation)
     content = stored_content(body)
 
     existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)

@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+import msgspec
 from litestar import asgi
 from litestar.enums import ScopeType
 from litestar.exceptions import MethodNotAllowedException
@@ -38,6 +39,7 @@ from litestar.types.asgi_types import (
 
 from service.api.errors import MEANINGS, ApiError, ErrorCode
 from service.ingest.ingress import Outcome
+from service.ingest.limits import MAX_ITEMS_PER_DELIVERY
 from service.repositories import channels as channels_repo
 from service.root import api_runtime
 
@@ -54,6 +56,11 @@ _ALLOW = "GET, POST, OPTIONS"
 _REFUSALS: dict[Outcome, tuple[int, ErrorCode, str]] = {
     Outcome.INVALID: (400, "invalid_payload", "not a WhatsApp webhook payload"),
     Outcome.UNAUTHORIZED: (401, "unauthorized", "missing or invalid webhook credential"),
+    Outcome.TOO_MANY_ITEMS: (
+        413,
+        "too_many_items",
+        f"a delivery holds at most {MAX_ITEMS_PER_DELIVERY} messages and statuses",
+    ),
     Outcome.UNAVAILABLE: (503, "unavailable", "could not store the delivery; retry"),
 }
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
@@ -90,6 +97,12 @@ async def _receive_delivery(scope: Scope, receive: Receive, send: Send) -> None:
             signature = value.decode("latin-1")
         elif name == b"content-length" and value.isdigit() and int(value) > limit:
             raise _too_large(limit)
+    if not secret and not signature:
+        # Nothing to authenticate against: refused before the body is read,
+        # and the connection closed, so a sender with no credential cannot
+        # make us receive megabytes (docs/SECURITY.md).
+        await _refuse_and_close(send, Outcome.UNAUTHORIZED)
+        return
     body = await _read_body(receive, limit)
     outcome = await ingress.accept(body, secret=secret, signature=signature)
     if outcome is not Outcome.STORED:
@@ -140,6 +153,17 @@ async def _verify_subscription(scope: Scope, send: Send) -> None:
     await _answer(send, 200, param("hub.challenge").encode())
 
 
+async def _refuse_and_close(send: Send, outcome: Outcome) -> None:
+    status, error, detail = _REFUSALS[outcome]
+    body = msgspec.json.encode({"error": error, "detail": detail})
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await _send(send, status, headers, body)
+
+
 async def _answer(send: Send, status: int, body: bytes) -> None:
     await _send(send, status, [_TEXT, (b"content-length", str(len(body)).encode())], body)
 
@@ -185,7 +209,8 @@ def webhook_path_item(settings: Settings) -> PathItem:
             description=(
                 "Answers exactly 200 (empty body) once the delivery is stored durably; 400 for a "
                 "body that is not a WhatsApp payload, 401 for a bad credential, 413 over "
-                f"{settings.webhook_max_body_bytes} bytes, 503 when it could not be stored (the "
+                f"{settings.webhook_max_body_bytes} bytes or {MAX_ITEMS_PER_DELIVERY} messages and "
+                "statuses, 503 when it could not be stored (the "
                 "sender retries). Nothing is stored on any refusal."
             ),
             operation_id="receiveWebhook",

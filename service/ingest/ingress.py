@@ -11,31 +11,25 @@ from supabase import AsyncClient
 from service.cache import ChannelCache
 from service.ingest.batcher import BatchWriter
 from service.ingest.channels import authenticate
+from service.ingest.limits import (
+    MAX_CHANNELS_PER_DELIVERY,
+    MAX_ITEMS_PER_DELIVERY,
+    delivery_items,
+    phone_number_ids,
+)
 from service.repositories import inbox as inbox_repo
 from service.repositories.inbox import NewEvent
-from service.whatsapp.payloads import InvalidPayload, WebhookPayload, decode_webhook
+from service.whatsapp.payloads import InvalidPayload, decode_webhook
 
 log = logging.getLogger(__name__)
-
-
-MAX_CHANNELS_PER_DELIVERY = 10
 
 
 class Outcome(enum.Enum):
     STORED = "stored"
     INVALID = "invalid"
     UNAUTHORIZED = "unauthorized"
+    TOO_MANY_ITEMS = "too_many_items"
     UNAVAILABLE = "unavailable"
-
-
-def phone_number_ids(payload: WebhookPayload) -> list[str]:
-    ids: list[str] = []
-    for entry in payload.entry:
-        for change in entry.changes:
-            metadata = change.value.metadata if change.value else None
-            if metadata is not None and metadata.phone_number_id not in ids:
-                ids.append(metadata.phone_number_id)
-    return ids
 
 
 class WebhookIngress:
@@ -56,6 +50,21 @@ class WebhookIngress:
         await inbox_repo.enqueue(self._db, events)
 
     async def accept(self, body: bytes, *, secret: str | None, signature: str | None) -> Outcome:
+        # Before any work on the body (docs/SECURITY.md): a request with no
+        # credential, or with a 360dialog secret no channel holds, can
+        # authenticate nothing. Only a Meta signature needs the body (and the
+        # channel it names) to be checked.
+        if not signature:
+            if not secret:
+                return Outcome.UNAUTHORIZED
+            try:
+                held = await self._directory.secret_is_held(secret)
+            except Exception as exc:  # database unreachable: the sender must retry
+                log.warning("channel lookup failed: %s", type(exc).__name__)
+                return Outcome.UNAVAILABLE
+            if not held:
+                log.warning("webhook refused: a secret no channel holds")
+                return Outcome.UNAUTHORIZED
         try:
             payload = decode_webhook(body)
             text = body.decode("utf-8")
@@ -63,8 +72,6 @@ class WebhookIngress:
             return Outcome.INVALID
         ids = phone_number_ids(payload)
         if len(ids) > MAX_CHANNELS_PER_DELIVERY:
-            # Real deliveries name one number (two at most, in tests); a body
-            # naming hundreds is only there to make us look them all up.
             return Outcome.INVALID
         try:
             if ids:
@@ -78,6 +85,17 @@ class WebhookIngress:
         if channel is None:
             log.warning("webhook refused: no valid credential for phone_number_ids=%s", ids)
             return Outcome.UNAUTHORIZED
+        items = delivery_items(payload)
+        if items > MAX_ITEMS_PER_DELIVERY:
+            # Refused whole, before anything is stored: a delivery is never
+            # half-ingested, and the sender learns why.
+            log.warning(
+                "webhook for %s refused: %d items, the cap is %d",
+                channel.phone_number_id,
+                items,
+                MAX_ITEMS_PER_DELIVERY,
+            )
+            return Outcome.TOO_MANY_ITEMS
         foreign = [pid for pid in ids if pid != channel.phone_number_id]
         if foreign:
             # Stored as received, but the worker only reads this channel's entries.

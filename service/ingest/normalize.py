@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from service.ingest.limits import MAX_ITEMS_PER_DELIVERY, delivery_items
 from service.repositories.inbox import (
     ClaimedEvent,
     InboundMessageRow,
@@ -12,9 +14,11 @@ from service.repositories.inbox import (
     ReactionRow,
     StatusRow,
 )
+from service.whatsapp.domain import USER_ID
 from service.whatsapp.payloads import (
     IncomingMessage,
     MessageStatus,
+    WebhookContact,
     WebhookValue,
     decode_webhook,
     message_content,
@@ -27,8 +31,38 @@ log = logging.getLogger(__name__)
 KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 
 
-class UnroutableMessage(ValueError):
-    """A message that names no phone number to file it under."""
+# Longest profile name and username kept (the database's checks).
+MAX_PROFILE_NAME = 200
+MAX_USERNAME = 100
+
+
+class Undeliverable(ValueError):
+    """An event whose payload can never be ingested: retrying cannot help."""
+
+
+class UnroutableMessage(Undeliverable):
+    """A message that names neither a phone number nor a user id to file it under."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who wrote a message: a phone, a business-scoped user id, or both; never neither."""
+
+    phone: str | None
+    user_id: str | None
+    profile_name: str | None
+    username: str | None
+
+    @property
+    def key(self) -> str:
+        """How reactions name their sender: the phone when known, else the user id."""
+        key = self.phone or self.user_id
+        assert key is not None
+        return key
+
+
+class TooManyItems(Undeliverable):
+    """A delivery over MAX_ITEMS_PER_DELIVERY (stored before the webhook refused such)."""
 
 
 def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
@@ -42,7 +76,8 @@ def instant(unix_seconds: str | int | None, fallback: datetime) -> datetime:
 def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None) -> IngestBatch:
     """Every entry, change, message and status of the delivery.
 
-    Raises only when the event as a whole cannot be read; a message that cannot
+    Raises only when the event as a whole cannot be read or is over the cap
+    (Undeliverable when retrying cannot help); a message that cannot
     be filed is listed in `problems` and the rest of the delivery still lands.
     """
     now = received_at or datetime.now(tz=UTC)
@@ -50,6 +85,12 @@ def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None)
         # Its channel was deleted: nothing says which entries are whose any more.
         raise UnroutableMessage(f"event {event.id}: its channel no longer exists")
     payload = decode_webhook(event.body.encode())
+    items = delivery_items(payload)
+    if items > MAX_ITEMS_PER_DELIVERY:
+        raise TooManyItems(
+            f"event {event.id}: {items} messages and statuses, "
+            f"over the cap of {MAX_ITEMS_PER_DELIVERY} per delivery; nothing of it was ingested"
+        )
     batch = IngestBatch(event_ids=[event.id])
     for entry in payload.entry:
         for change in entry.changes:
@@ -72,17 +113,54 @@ def normalize_event(event: ClaimedEvent, *, received_at: datetime | None = None)
     return batch
 
 
-def _sender(message: IncomingMessage, value: WebhookValue) -> str:
-    wa_id = message.from_
-    if not wa_id:
-        # BSUID era: the phone may only be on the contact, or nowhere.
-        wa_id = next((c.wa_id for c in value.contacts or [] if c.wa_id), None)
-    if not wa_id:
-        raise UnroutableMessage(f"message {message.id} carries no phone number (wa_id)")
-    try:
-        return normalize_phone(wa_id)
-    except ValueError as exc:
-        raise UnroutableMessage(f"message {message.id}: {exc}") from exc
+def _contact(message: IncomingMessage, value: WebhookValue) -> WebhookContact | None:
+    """The `contacts[]` entry of the message's sender."""
+    contacts = value.contacts or []
+    for contact in contacts:
+        if (message.from_ and contact.wa_id == message.from_) or (
+            message.from_user_id and contact.user_id == message.from_user_id
+        ):
+            return contact
+    # One contact per value is the norm; with several, only an id match is trusted.
+    return contacts[0] if len(contacts) == 1 else None
+
+
+def _sender(message: IncomingMessage, value: WebhookValue) -> Sender:
+    """The message's phone and user id (either may be missing since usernames, 2026)."""
+    contact = _contact(message, value)
+    wa_id = message.from_ or (contact.wa_id if contact else None)
+    user_id = message.from_user_id or (contact.user_id if contact else None)
+    # A malformed key is dropped when the other one still names the customer.
+    problems: list[str] = []
+    phone = None
+    if wa_id:
+        try:
+            phone = normalize_phone(wa_id)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if user_id is not None and not USER_ID.fullmatch(user_id):
+        problems.append(f"not a WhatsApp user id: {user_id!r}")
+        user_id = None
+    if phone is None and user_id is None:
+        raise UnroutableMessage(
+            f"message {message.id}: " + "; ".join(problems)
+            if problems
+            else f"message {message.id} carries neither a phone number (wa_id) nor a user id"
+        )
+    for problem in problems:
+        log.warning("message %s: ignoring %s", message.id, problem)
+    profile = contact.profile if contact else None
+    return Sender(
+        phone=phone,
+        user_id=user_id,
+        profile_name=_clip(profile.name if profile else None, MAX_PROFILE_NAME),
+        username=_clip(profile.username if profile else None, MAX_USERNAME),
+    )
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    value = (value or "").replace("\x00", "").strip()
+    return value[:limit] or None
 
 
 def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now: datetime) -> None:
@@ -102,7 +180,7 @@ def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now:
                     workspace_id=event.workspace_id,
                     target_wamid=message.reaction.message_id,
                     wamid=message.id,
-                    sender=sender,
+                    sender=sender.key,
                     emoji=message.reaction.emoji or None,
                     timestamp=sent_at,
                 )
@@ -113,7 +191,10 @@ def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now:
             InboundMessageRow(
                 workspace_id=event.workspace_id,
                 phone_number_id=value.metadata.phone_number_id,
-                phone=sender,
+                phone=sender.phone,
+                user_id=sender.user_id,
+                profile_name=sender.profile_name,
+                username=sender.username,
                 wamid=message.id,
                 type=stored_message_type(message.type),
                 content=content,

@@ -8,9 +8,11 @@ import logging
 import time
 from dataclasses import dataclass
 
+from postgrest import APIError
 from supabase import AsyncClient
 
-from service.ingest.normalize import UnroutableMessage, normalize_event
+from service.ingest.limits import MAX_ROWS_PER_INGEST
+from service.ingest.normalize import Undeliverable, normalize_event
 from service.repositories import inbox
 from service.repositories.inbox import ClaimedEvent, IngestBatch
 from service.settings import Settings
@@ -18,6 +20,8 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 600.0
+
+Normalized = tuple[ClaimedEvent, IngestBatch]
 
 
 @dataclass
@@ -48,42 +52,57 @@ class Worker:
         report = BatchReport(claimed=len(events))
         if not events:
             return report
-        ready: list[tuple[ClaimedEvent, IngestBatch]] = []
+        ready: list[Normalized] = []
         for event in events:
             try:
                 ready.append((event, normalize_event(event)))
-            except UnroutableMessage as exc:
+            except Undeliverable as exc:
                 # The payload will not change: straight to the dead letters.
                 await self._fail(event, exc, max_attempts=0)
                 report.failed += 1
             except Exception as exc:
                 await self._fail(event, exc)
                 report.failed += 1
-        if not ready:
-            return report
+        # An event whose messages could none be filed has no row to write:
+        # it is dead-lettered while the others are ingested, not after them,
+        # so a tenant's poison adds no round trip to anyone's batch.
+        unfiled = [(e, b) for e, b in ready if b.problems and b.rows == 0]
+        ready = [(e, b) for e, b in ready if not (b.problems and b.rows == 0)]
+
+        async def ingest_ready() -> None:
+            for part in ingest_parts(ready):
+                await self._ingest(part, report)
+
+        await asyncio.gather(ingest_ready(), *(self._dead_letter(e, b) for e, b in unfiled))
+        report.failed += len(unfiled)
+        return report
+
+    async def _ingest(self, part: list[Normalized], report: BatchReport) -> None:
+        """One ingest call for `part`; when it fails, halves until the bad event is alone.
+
+        So one event the database refuses costs its batch a few extra calls
+        (about two per halving), never the others' ingestion, and is failed
+        on its own.
+        """
         merged = IngestBatch()
-        for _, batch in ready:
+        for _, batch in part:
             merged.extend(batch)
         try:
             await inbox.ingest(self._db, merged)
-            report.ingested += len(ready)
-            await self._report_problems(ready)
         except Exception as exc:
-            if len(ready) == 1:
-                await self._fail(ready[0][0], exc)
+            if len(part) == 1:
+                # A constraint's answer will not change on retry (the rule
+                # normalize applies missed a case): dead-letter it now.
+                await self._fail(part[0][0], exc, max_attempts=0 if _refused(exc) else None)
                 report.failed += 1
-                return report
-            # One bad event must not hold back the others: find it alone.
-            log.warning("batch of %d events failed (%s); retrying one by one", len(ready), exc)
-            for event, batch in ready:
-                try:
-                    await inbox.ingest(self._db, batch)
-                    report.ingested += 1
-                    await self._report_problems([(event, batch)])
-                except Exception as single_exc:
-                    await self._fail(event, single_exc)
-                    report.failed += 1
-        return report
+                return
+            log.warning("batch of %d events failed (%s); splitting it", len(part), exc)
+            half = len(part) // 2
+            await self._ingest(part[:half], report)
+            await self._ingest(part[half:], report)
+            return
+        report.ingested += len(part)
+        await self._report_problems(part)
 
     async def drain(self) -> BatchReport:
         """Runs rounds until nothing is due; for tests and one-shot runs."""
@@ -142,18 +161,25 @@ class Worker:
             if ahead is not None:  # cancelled: its events wait for their lease to run out
                 ahead.cancel()
 
-    async def _report_problems(self, ingested: list[tuple[ClaimedEvent, IngestBatch]]) -> None:
+    async def _report_problems(self, ingested: list[Normalized]) -> None:
         """Events whose other rows landed but some messages could not be filed.
 
         Retrying cannot help (the payload is what it is), so they go straight
         to the dead letters, where an operator sees them and can replay them
         after a fix; replaying is safe because every row is idempotent.
         """
-        for event, batch in ingested:
-            if batch.problems:
-                error = "; ".join(batch.problems)[:2000]
-                await inbox.fail(self._db, event.id, error, max_attempts=0)
-                log.warning("event %s stored partly; dead-lettered: %s", event.id, error)
+        # Side by side, not one round trip after another: a batch carrying a
+        # tenant's poison must not wait on it (docs/SECURITY.md).
+        await asyncio.gather(
+            *(self._dead_letter(event, batch) for event, batch in ingested if batch.problems)
+        )
+
+    async def _dead_letter(self, event: ClaimedEvent, batch: IngestBatch) -> None:
+        error = "; ".join(batch.problems)[:2000]
+        await inbox.fail(self._db, event.id, error, max_attempts=0)
+        log.warning(
+            "event %s dead-lettered (%d of its rows stored): %s", event.id, batch.rows, error
+        )
 
     async def _fail(
         self, event: ClaimedEvent, exc: BaseException, *, max_attempts: int | None = None
@@ -175,6 +201,36 @@ class Worker:
         )
         if pruned:
             log.info("pruned %d processed webhook events", pruned)
+
+
+def ingest_parts(ready: list[Normalized]) -> list[list[Normalized]]:
+    """The claimed events, in claim order, as ingest calls of at most MAX_ROWS_PER_INGEST rows.
+
+    An event that failed before goes alone: if it fails again it fails no
+    other event with it.
+    """
+    parts: list[list[Normalized]] = []
+    current: list[Normalized] = []
+    rows = 0
+    for event, batch in ready:
+        alone = event.attempts > 1
+        if current and (alone or rows + batch.rows > MAX_ROWS_PER_INGEST):
+            parts.append(current)
+            current, rows = [], 0
+        if alone:
+            parts.append([(event, batch)])
+            continue
+        current.append((event, batch))
+        rows += batch.rows
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _refused(exc: BaseException) -> bool:
+    """Postgres refused the data itself: a data exception (22) or a constraint (23)."""
+    code = getattr(exc, "code", None)
+    return isinstance(exc, APIError) and isinstance(code, str) and code[:2] in ("22", "23")
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

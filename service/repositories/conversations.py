@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from postgrest import AsyncPostgrestClient
+from postgrest import APIError, AsyncPostgrestClient
 
 ConversationStatus = Literal["active", "archived"]
 
@@ -24,7 +24,14 @@ class Tag(msgspec.Struct, frozen=True):
 
 class ContactCard(msgspec.Struct, frozen=True):
     id: Annotated[uuid.UUID, Meta(description="The contact's id")]
-    phone: Annotated[str, Meta(description="The contact's phone number, E.164 (`+57…`)")]
+    # A contact has a phone, a WhatsApp user id, or both.
+    phone: Annotated[
+        str | None, Meta(description="The contact's phone number, E.164 (`+57…`), if known")
+    ] = None
+    user_id: Annotated[
+        str | None,
+        Meta(description="The contact's WhatsApp business-scoped user id (BSUID), if known"),
+    ] = None
     name: Annotated[str | None, Meta(description="The contact's name")] = None
     email: Annotated[str | None, Meta(description="The contact's email")] = None
     city: Annotated[str | None, Meta(description="The contact's city")] = None
@@ -42,7 +49,26 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     contact: Annotated[
         ContactCard | None, Meta(description="The linked contact with its tags; null when none")
     ]
-    phone: Annotated[str, Meta(description="The customer's WhatsApp number, E.164 (`+57…`)")]
+    # The customer's key: the phone when WhatsApp gave one, else the
+    # business-scoped user id (BSUID) of a username user; never neither.
+    phone: Annotated[
+        str | None,
+        Meta(
+            description="The customer's WhatsApp number, E.164 (`+57…`); null for a "
+            "username-only customer"
+        ),
+    ]
+    user_id: Annotated[
+        str | None,
+        Meta(
+            description="The customer's business-scoped user id (BSUID, e.g. `CO.1502…`), "
+            "when WhatsApp gave one"
+        ),
+    ]
+    profile_name: Annotated[
+        str | None, Meta(description="The name the customer uses on WhatsApp (profile name)")
+    ]
+    username: Annotated[str | None, Meta(description="The customer's WhatsApp username, if any")]
     phone_number_id: Annotated[
         str, Meta(description="The business number (channel) the customer writes to")
     ]
@@ -53,7 +79,10 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     is_read: Annotated[bool, Meta(description="Whether an agent has read the latest messages")]
     unread_count: Annotated[int, Meta(description="Inbound messages since it was last read")]
     last_message_preview: Annotated[
-        str | None, Meta(description="The start of the latest message, for the list")
+        str | None,
+        Meta(
+            description="The start of the latest message, for the list, in the workspace's locale"
+        ),
     ]
     last_message_at: Annotated[
         datetime, Meta(description="When the latest message was sent (the list's order)")
@@ -95,6 +124,10 @@ class ConversationFilters(msgspec.Struct, frozen=True, kw_only=True):
     assigned_to: uuid.UUID | None = None
 
 
+class WorkspaceRequired(ValueError):
+    """The agent belongs to several workspaces and named none."""
+
+
 def _rows(data: Any) -> list[dict[str, Any]]:
     return list(data or [])
 
@@ -116,7 +149,12 @@ async def list_page(
         "p_after_last_message_at": after[0].isoformat() if after else None,
         "p_after_id": str(after[1]) if after else None,
     }
-    result = await db.rpc("list_conversations", params).execute()
+    try:
+        result = await db.rpc("list_conversations", params).execute()
+    except APIError as exc:
+        if exc.code == "22023" and "p_workspace_id is required" in (exc.message or ""):
+            raise WorkspaceRequired(exc.message) from exc
+        raise
     return msgspec.convert(_rows(result.data), list[Conversation], strict=False)
 
 

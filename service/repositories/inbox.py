@@ -41,17 +41,24 @@ class EventSummary(msgspec.Struct, frozen=True):
 
 
 class InboundMessageRow(msgspec.Struct, frozen=True):
-    """One inbound message, normalized, ready for the set-based insert."""
+    """One inbound message, normalized, ready for the set-based insert.
+
+    `phone` or `user_id` (or both) name the customer; the names are what the
+    customer's WhatsApp profile said when they wrote.
+    """
 
     workspace_id: uuid.UUID
     phone_number_id: str
-    phone: str
+    phone: str | None
     wamid: str
     type: str
     content: dict[str, Any]
     timestamp: datetime
     media_mime_type: str | None = None
     media_filename: str | None = None
+    user_id: str | None = None
+    profile_name: str | None = None
+    username: str | None = None
 
 
 class StatusRow(msgspec.Struct, frozen=True):
@@ -67,6 +74,7 @@ class ReactionRow(msgspec.Struct, frozen=True):
     workspace_id: uuid.UUID
     target_wamid: str
     wamid: str
+    # The customer's phone, or their user id when WhatsApp gave no phone.
     sender: str
     emoji: str | None
     timestamp: datetime
@@ -79,6 +87,11 @@ class IngestBatch(msgspec.Struct):
     reactions: list[ReactionRow] = msgspec.field(default_factory=list)
     # Messages of these events that could not be turned into rows (not sent).
     problems: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """What one ingest call is capped on (MAX_ROWS_PER_INGEST)."""
+        return len(self.messages) + len(self.statuses) + len(self.reactions)
 
     def extend(self, other: IngestBatch) -> None:
         self.event_ids.extend(other.event_ids)

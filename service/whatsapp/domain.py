@@ -19,6 +19,9 @@ MAX_CAPTION_LENGTH = 1024
 # Types whose send object has no caption field; Meta rejects the message otherwise.
 _NO_CAPTION: frozenset[str] = frozenset({"audio", "sticker"})
 _RECIPIENT = re.compile(r"\+?[0-9]{1,20}")
+# A business-scoped user id (BSUID): country code, dot, up to 128 letters and
+# digits; a parent BSUID has ENT between them. Same rule as private.is_user_id.
+USER_ID = re.compile(r"[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}")
 
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 CLOSING_THRESHOLD = timedelta(hours=2)
@@ -68,11 +71,15 @@ def decode_content(message_type: str, content: Mapping[str, object]) -> MessageC
 class Send360MessageParams(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
     """One free-form message to send with `POST /messages`; invalid combinations raise ValueError.
 
-    `to` is the customer's wa_id (digits, as WhatsApp reported it; a leading + is dropped).
+    Exactly one recipient: `to`, the customer's wa_id (digits, as WhatsApp
+    reported it; a leading + is dropped), or `recipient`, the business-scoped
+    user id of a customer known only by username (the Cloud API field for user
+    ids; when both are sent Meta uses `to`, so a phone is always sent as `to`).
     """
 
-    to: str
     type: SendType
+    to: str | None = None
+    recipient: str | None = None
     body: str | None = None
     preview_url: bool = False
     media_id: str | None = None
@@ -82,8 +89,12 @@ class Send360MessageParams(msgspec.Struct, frozen=True, omit_defaults=True, kw_o
     context_message_id: str | None = None
 
     def __post_init__(self) -> None:
-        if not _RECIPIENT.fullmatch(self.to):
+        if (self.to is None) == (self.recipient is None):
+            raise ValueError("give exactly one of to (phone) or recipient (user id)")
+        if self.to is not None and not _RECIPIENT.fullmatch(self.to):
             raise ValueError("to must be the recipient's phone number (digits)")
+        if self.recipient is not None and not USER_ID.fullmatch(self.recipient):
+            raise ValueError("recipient must be a business-scoped user id (e.g. US.1349120865)")
         if self.context_message_id == "":
             raise ValueError("context_message_id must not be empty")
         if self.type == "text":
@@ -121,9 +132,12 @@ class Send360MessageParams(msgspec.Struct, frozen=True, omit_defaults=True, kw_o
         message: dict[str, object] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": self.to.removeprefix("+"),
-            "type": self.type,
         }
+        if self.to is not None:
+            message["to"] = self.to.removeprefix("+")
+        else:
+            message["recipient"] = self.recipient
+        message["type"] = self.type
         if self.context_message_id is not None:
             message["context"] = {"message_id": self.context_message_id}
         if self.type == "text":
@@ -146,7 +160,9 @@ class Send360MessageParams(msgspec.Struct, frozen=True, omit_defaults=True, kw_o
 class SentContact(msgspec.Struct, frozen=True):
     input: str
     # Can differ from `input` (Brazil/Mexico): this is the id replies will come from.
-    wa_id: str
+    # Absent when the message was sent to a user id (`recipient`).
+    wa_id: str | None = None
+    user_id: str | None = None
 
 
 class SentMessage(msgspec.Struct, frozen=True):

@@ -16,8 +16,10 @@ import msgspec
 RATE_LIMIT_CODES = frozenset({130429, 131056})
 # Free-form message outside the 24h window (470 is the legacy on-premise code).
 WINDOW_CLOSED_CODES = frozenset({131047, 470})
+# "Business-scoped User ID recipients are not supported for this message".
+USER_ID_UNSUPPORTED_CODE = 131062
 # Retrying these only repeats the failure (and counts toward error throttling).
-NEVER_RETRY_CODES = WINDOW_CLOSED_CODES | {131026}
+NEVER_RETRY_CODES = WINDOW_CLOSED_CODES | {131026, USER_ID_UNSUPPORTED_CODE}
 
 _RAW_LIMIT = 2000
 

@@ -9,6 +9,7 @@ failing the whole batch. Numbers sent as strings are accepted (msgspec lax mode)
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal, TypeVar
 
 import msgspec
@@ -362,6 +363,15 @@ def decode_webhook(body: bytes | str) -> WebhookPayload:
     "unsupported" message that says why.
     """
     try:
+        return _decode(body)
+    except RecursionError as exc:
+        # msgspec checks the nesting depth (a C-level check, not a crash): a
+        # body nested deeper than Python's recursion limit is no webhook.
+        raise InvalidPayload("not a WhatsApp webhook: nested too deeply") from exc
+
+
+def _decode(body: bytes | str) -> WebhookPayload:
+    try:
         return _DECODER.decode(body)
     except msgspec.ValidationError:
         pass
@@ -500,6 +510,13 @@ def stored_message_type(incoming_type: str) -> str:
     return incoming_type if incoming_type in _INBOUND_TYPES else "unsupported"
 
 
+# The database's check on conversations.phone and contacts.phone (E.164: a
+# country code never starts with 0; 7 to 15 digits). Checked here, before
+# anything is written, so a bad number fails its own message and not the
+# batch it travels in; the database keeps its check as the last line.
+_E164_DIGITS = re.compile(r"[1-9][0-9]{6,14}")
+
+
 def normalize_phone(wa_id: str) -> str:
     """E.164 for a wa_id: "+" and the digits exactly as WhatsApp sent them.
 
@@ -507,8 +524,8 @@ def normalize_phone(wa_id: str) -> str:
     wa_id as given, so that is the identity.
     """
     digits = wa_id.removeprefix("+")
-    if not (digits.isascii() and digits.isdigit()):
-        raise ValueError(f"not a WhatsApp phone number: {wa_id!r}")
+    if not (digits.isascii() and _E164_DIGITS.fullmatch(digits)):
+        raise ValueError(f"not a WhatsApp phone number (E.164): {wa_id!r}")
     return f"+{digits}"
 
 

@@ -141,7 +141,9 @@ async def test_invalid_bodies_get_400_and_store_nothing(
 
 
 async def test_refusal_has_the_json_error_shape(api: AsyncTestClient[Litestar]) -> None:
-    response = await api.post("/api/webhooks/whatsapp", content=b"<html>", headers={})
+    response = await api.post(
+        "/api/webhooks/whatsapp", content=b"<html>", headers={"X-Webhook-Secret": SECRET_A}
+    )
 
     assert response.status_code == 400
     assert response.json() == {

@@ -119,3 +119,23 @@ def reaction_message(
         "type": "reaction",
         "reaction": reaction,
     }
+
+
+def many_channels_body(size: int) -> bytes:
+    """A body of about `size` bytes whose every entry names another phone_number_id.
+
+    The unauthenticated attack of issue 10: each distinct id used to cost a
+    scan of all the ids before it, before any credential was checked.
+    """
+    entries: list[bytes] = []
+    total = 0
+    for n in itertools.count():
+        entry = (
+            b'{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"%d"}}}]}'
+            % (10**14 + n)
+        )
+        if total + len(entry) + 64 > size:
+            break
+        entries.append(entry)
+        total += len(entry) + 1
+    return b'{"object":"whatsapp_business_account","entry":[' + b",".join(entries) + b"]}"

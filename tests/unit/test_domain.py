@@ -121,3 +121,39 @@ def test_decode_content() -> None:
     assert decode_content("location", {"latitude": 1.0}) is None
     with pytest.raises(msgspec.ValidationError):
         decode_content("text", {"caption": "no body"})
+
+
+def test_send_params_to_a_user_id_use_the_recipient_field() -> None:
+    params = Send360MessageParams(recipient="CO.1502576394655843", type="text", body="Hola")
+    body = params.to_body()
+    assert body["recipient"] == "CO.1502576394655843"
+    assert "to" not in body
+    parent = Send360MessageParams(recipient="US.ENT.11815799212886844830", type="text", body="x")
+    assert parent.to_body()["recipient"] == "US.ENT.11815799212886844830"
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {},
+        {"to": "573001112233", "recipient": "CO.1502576394655843"},
+        {"recipient": "573001112233"},
+        {"recipient": "CO."},
+        {"to": "CO.1502576394655843"},
+    ],
+)
+def test_send_params_need_exactly_one_well_formed_recipient(keys: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match=r"to|recipient"):
+        Send360MessageParams(
+            type="text", body="hola", to=keys.get("to"), recipient=keys.get("recipient")
+        )
+
+
+def test_send_response_to_a_user_id_decodes() -> None:
+    sent = msgspec.json.decode(
+        b'{"messaging_product":"whatsapp","contacts":[{"input":"CO.15","user_id":"CO.15"}],'
+        b'"messages":[{"id":"wamid.OUT2"}]}',
+        type=Send360Response,
+    )
+    assert sent.message_id == "wamid.OUT2"
+    assert sent.recipient_wa_id is None

@@ -1,13 +1,14 @@
 -- Structure: every table, every column's type and nullability, and the
 -- defaults that matter. Table-driven: one row per column below.
 begin;
-select plan(186);
+select plan(200);
 
 create temp table expected_columns (tbl name, col name, typ text, not_null boolean) on commit drop;
 insert into expected_columns values
     ('workspaces', 'id', 'uuid', true),
     ('workspaces', 'name', 'text', true),
     ('workspaces', 'timezone', 'text', true),
+    ('workspaces', 'locale', 'text', true),
     ('workspaces', 'created_at', 'timestamp with time zone', true),
     ('workspaces', 'updated_at', 'timestamp with time zone', true),
 
@@ -19,7 +20,8 @@ insert into expected_columns values
     ('contacts', 'id', 'uuid', true),
     ('contacts', 'workspace_id', 'uuid', true),
     ('contacts', 'name', 'text', false),
-    ('contacts', 'phone', 'text', true),
+    ('contacts', 'phone', 'text', false),
+    ('contacts', 'user_id', 'text', false),
     ('contacts', 'email', 'text', false),
     ('contacts', 'city', 'text', false),
     ('contacts', 'search_name', 'text', false),
@@ -63,7 +65,11 @@ insert into expected_columns values
     ('conversations', 'id', 'uuid', true),
     ('conversations', 'workspace_id', 'uuid', true),
     ('conversations', 'contact_id', 'uuid', false),
-    ('conversations', 'phone', 'text', true),
+    ('conversations', 'phone', 'text', false),
+    ('conversations', 'user_id', 'text', false),
+    ('conversations', 'profile_name', 'text', false),
+    ('conversations', 'username', 'text', false),
+    ('conversations', 'search_text', 'text', true),
     ('conversations', 'phone_number_id', 'text', true),
     ('conversations', 'status', 'text', true),
     ('conversations', 'is_read', 'boolean', true),
@@ -99,7 +105,7 @@ select has_table('public', t, format('table public.%s exists', t))
 from unnest(array['workspaces', 'workspace_members', 'contacts', 'tags', 'contact_tags', 'orders',
                   'whatsapp_channels', 'conversations', 'messages']::name[]) t;
 
--- 81 columns: type (fails too when the column is missing) and nullability
+-- 87 columns: type (fails too when the column is missing) and nullability
 select col_type_is('public', tbl, col, typ, format('%s.%s is %s', tbl, col, typ))
 from expected_columns order by tbl, col;
 select case when not_null
@@ -107,8 +113,10 @@ select case when not_null
             else col_is_null('public', tbl, col, format('%s.%s is nullable', tbl, col)) end
 from expected_columns order by tbl, col;
 
--- Defaults that carry meaning (17)
+-- Defaults that carry meaning (19)
 select col_default_is('public', 'workspaces', 'timezone', 'America/Bogota'::text, 'workspaces.timezone defaults to America/Bogota');
+select col_default_is('public', 'workspaces', 'locale', 'en'::text, 'workspaces.locale defaults to en (previews as before)');
+select col_default_is('public', 'conversations', 'search_text', ''::text, 'conversations.search_text defaults to empty');
 select col_default_is('public', 'workspace_members', 'role', 'agent'::text, 'members are agents by default');
 select col_default_is('public', 'orders', 'currency', 'COP'::text, 'orders.currency defaults to COP');
 select col_default_is('public', 'orders', 'status', 'pending'::text, 'orders.status defaults to pending');
