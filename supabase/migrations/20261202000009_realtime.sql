@@ -165,7 +165,12 @@ begin
                                case when n.assigned_to is distinct from o.assigned_to then 'assigned_to' end,
                                case when n.contact_id is distinct from o.contact_id then 'contact_id' end,
                                case when n.last_message_at is distinct from o.last_message_at then 'last_message_at' end,
-                               case when n.last_message_preview is distinct from o.last_message_preview then 'last_message_preview' end
+                               case when n.last_message_preview is distinct from o.last_message_preview then 'last_message_preview' end,
+                               -- Who the customer is (migration 008): a name shown in the list changed.
+                               case when n.phone is distinct from o.phone then 'phone' end,
+                               case when n.user_id is distinct from o.user_id then 'user_id' end,
+                               case when n.profile_name is distinct from o.profile_name then 'profile_name' end,
+                               case when n.username is distinct from o.username then 'username' end
                            ], null) as changed
                     from new_rows n
                     join old_rows o on o.id = n.id
