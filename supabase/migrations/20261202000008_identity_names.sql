@@ -33,7 +33,11 @@ set local lock_timeout = '5s';
 alter table public.workspaces
     add column locale text not null default 'en'
         constraint workspaces_locale_check check (locale in ('en', 'es', 'pt'));
-grant update (locale) on public.workspaces to authenticated;
+-- Re-granted from nothing, as every migration that grants columns does
+-- (docs/SECURITY.md, "The Data API"): the same as migration 007, plus locale.
+revoke all on public.workspaces from anon, authenticated;
+grant select on public.workspaces to authenticated;
+grant update (name, timezone, locale) on public.workspaces to authenticated;
 
 -- ---------------------------------------------------------------------------
 -- Identity columns
@@ -78,7 +82,12 @@ alter table public.contacts
 create unique index idx_contacts_user_id
     on public.contacts (workspace_id, user_id) where user_id is not null;
 
-grant insert (user_id), update (user_id) on public.contacts to authenticated;
+-- Re-granted from nothing: the same as migration 007, plus user_id.
+revoke all on public.contacts from anon, authenticated;
+grant select, delete on public.contacts to authenticated;
+grant insert (workspace_id, name, phone, user_id, email, city),
+      update (name, phone, user_id, email, city)
+    on public.contacts to authenticated;
 
 -- ---------------------------------------------------------------------------
 -- conversations.search_text

@@ -163,7 +163,8 @@ async def test_api_and_worker_write_one_format_including_uvicorn_lines(
                 f"http://127.0.0.1:{port}/api/webhooks/whatsapp", content=b"{}",
                 headers={"X-Request-Id": "from-proxy-1"},
             )  # fmt: skip
-        assert response.status_code == 400
+        # No credential: refused before the body is read (docs/SECURITY.md).
+        assert response.status_code == 401
         await wait_for(lambda: "worker started" in worker_log.read_text(), "worker start")
     finally:
         for process in (api, worker):
