@@ -808,12 +808,19 @@ begin
         window w as (partition by i.workspace_id, i.phone order by i."timestamp" desc
                      rows between unbounded preceding and unbounded following)
         order by i.workspace_id, i.phone, i.user_id is null, i."timestamp" desc
+    ), ranked as (
+        -- One user id with two phones in a batch (a changed number): only the
+        -- newest phone may take it, or the insert trips the user id's unique index.
+        select p.*, row_number() over (partition by p.workspace_id, p.user_id
+                                       order by p."timestamp" desc, p.phone) as user_rank
+        from people p
     )
     insert into public.conversations (
         workspace_id, phone, user_id, phone_number_id, contact_id, profile_name, username)
     select p.workspace_id, p.phone,
            -- Never a user id another conversation holds (see the rule above).
-           case when not exists (select 1 from public.conversations x
+           case when p.user_rank = 1
+                 and not exists (select 1 from public.conversations x
                                  where x.workspace_id = p.workspace_id and x.user_id = p.user_id)
                 then p.user_id end,
            p.phone_number_id,
@@ -823,7 +830,7 @@ begin
                (select k.id from public.contacts k
                 where k.workspace_id = p.workspace_id and k.user_id = p.user_id)),
            p.profile_name, p.username
-    from people p
+    from ranked p
     order by p.workspace_id, p.phone
     on conflict (workspace_id, phone) do update
         set phone_number_id = excluded.phone_number_id,
