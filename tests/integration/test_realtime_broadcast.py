@@ -79,6 +79,9 @@ async def server(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]
         (None, TOPIC_A, NOBODY),
         (AGENT_A, "workspace:not-a-uuid", NOBODY),
         (AGENT_A, f"workspace:{WORKSPACE_A}:x", NOBODY),
+        (AGENT_B, f"workspace:{WORKSPACE_A}\n", NOBODY),
+        (AGENT_B, f"x-workspace:{WORKSPACE_A}", NOBODY),
+        (AGENT_B, f"workspace:{WORKSPACE_B}workspace:{WORKSPACE_A}", NOBODY),
         (AGENT_A, "inbox", NOBODY),
     ],
     ids=[
@@ -89,6 +92,9 @@ async def server(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]
         "anon",
         "bad-topic",
         "suffixed-topic",
+        "newline-suffixed-topic",
+        "prefixed-topic",
+        "two-uuids-topic",
         "other-topic",
     ],
 )
