@@ -218,6 +218,13 @@ test('mark read, archive, unarchive and link a contact by update', async () => {
   // A contact of another workspace cannot be linked (composite foreign key).
   const foreign = await agent.from('conversations').update({ contact_id: ids.foreignContact }).eq('id', ids.second);
   assert.equal(foreign.error?.code, '23503');
+
+  const assigned = await agent.from('conversations').update({ assigned_to: ids.teammate }).eq('id', ids.second).select('assigned_to').single();
+  assert.equal(assigned.error, null);
+  assert.equal(assigned.data.assigned_to, ids.teammate);
+  // Nor can an agent of another workspace be assigned.
+  const outsider = await agent.from('conversations').update({ assigned_to: ids.otherAgent }).eq('id', ids.second);
+  assert.equal(outsider.error?.code, '23503');
   // Columns agents do not write are refused by the database.
   const preview = await agent.from('conversations').update({ last_message_preview: 'forged' }).eq('id', ids.second);
   assert.equal(preview.error?.code, '42501');
