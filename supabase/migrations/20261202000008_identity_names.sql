@@ -782,13 +782,17 @@ begin
           where k is not null
           order by 1) buckets;
 
-    -- Id first, phone later: the id's conversation takes the phone.
+    -- Id first, phone later: the id's conversation takes the phone (the
+    -- newest, when the batch has the id with several phones).
     update public.conversations c
     set phone = i.phone
-    from (select distinct on (i.workspace_id, i.phone) i.workspace_id, i.user_id, i.phone
-          from private.inbound_message_rows(p_messages) i
-          where i.phone is not null and i.user_id is not null
-          order by i.workspace_id, i.phone, i."timestamp" desc) i
+    from (select distinct on (p.workspace_id, p.user_id) p.workspace_id, p.user_id, p.phone
+          from (select distinct on (i.workspace_id, i.phone)
+                       i.workspace_id, i.user_id, i.phone, i."timestamp"
+                from private.inbound_message_rows(p_messages) i
+                where i.phone is not null and i.user_id is not null
+                order by i.workspace_id, i.phone, i."timestamp" desc) p
+          order by p.workspace_id, p.user_id, p."timestamp" desc, p.phone) i
     where c.workspace_id = i.workspace_id
       and c.user_id = i.user_id
       and c.phone is null

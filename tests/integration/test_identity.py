@@ -385,6 +385,31 @@ async def test_one_user_id_with_two_phones_in_one_delivery_is_filed(
     assert holders == [{"phone": f"+{new_phone_}"}]
 
 
+async def test_a_user_id_known_alone_takes_the_newest_of_two_phones_in_one_delivery(
+    api: Api, clients: Clients, settings: Settings
+) -> None:
+    user_id = new_user_id()
+    known = await receive(api, clients, settings, from_customer(user_id=user_id, body="hola"))
+    # The older phone sorts first, so an arbitrary pick tends to take it.
+    old_phone = new_phone()
+    new_phone_ = str(int(old_phone) + 1)
+    first = from_customer(phone=old_phone, user_id=user_id, body="antes")
+    second = from_customer(phone=new_phone_, user_id=user_id, body="después")
+    value = first["entry"][0]["changes"][0]["value"]
+    later = second["entry"][0]["changes"][0]["value"]
+    later["messages"][0]["timestamp"] = str(int(value["messages"][0]["timestamp"]) + 1)
+    value["contacts"] += later["contacts"]
+    value["messages"] += later["messages"]
+
+    assert await deliver(api, first) == 200
+    report = await drain(clients, settings)
+
+    assert report.failed == 0
+    conversation = await conversation_row(clients, known["conversation_id"])
+    assert (conversation["phone"], conversation["user_id"]) == (f"+{new_phone_}", user_id)
+    assert conversation["unread_count"] == 2
+
+
 async def test_profile_name_follows_the_customer(
     api: Api, clients: Clients, settings: Settings, agent_headers: dict[str, str]
 ) -> None:
