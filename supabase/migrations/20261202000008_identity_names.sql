@@ -782,13 +782,17 @@ begin
           where k is not null
           order by 1) buckets;
 
-    -- Id first, phone later: the id's conversation takes the phone.
+    -- Id first, phone later: the id's conversation takes the phone (the
+    -- newest, when the batch has the id with several phones).
     update public.conversations c
     set phone = i.phone
-    from (select distinct on (i.workspace_id, i.phone) i.workspace_id, i.user_id, i.phone
-          from private.inbound_message_rows(p_messages) i
-          where i.phone is not null and i.user_id is not null
-          order by i.workspace_id, i.phone, i."timestamp" desc) i
+    from (select distinct on (p.workspace_id, p.user_id) p.workspace_id, p.user_id, p.phone
+          from (select distinct on (i.workspace_id, i.phone)
+                       i.workspace_id, i.user_id, i.phone, i."timestamp"
+                from private.inbound_message_rows(p_messages) i
+                where i.phone is not null and i.user_id is not null
+                order by i.workspace_id, i.phone, i."timestamp" desc) p
+          order by p.workspace_id, p.user_id, p."timestamp" desc, p.phone) i
     where c.workspace_id = i.workspace_id
       and c.user_id = i.user_id
       and c.phone is null
@@ -808,12 +812,19 @@ begin
         window w as (partition by i.workspace_id, i.phone order by i."timestamp" desc
                      rows between unbounded preceding and unbounded following)
         order by i.workspace_id, i.phone, i.user_id is null, i."timestamp" desc
+    ), ranked as (
+        -- One user id with two phones in a batch (a changed number): only the
+        -- newest phone may take it, or the insert trips the user id's unique index.
+        select p.*, row_number() over (partition by p.workspace_id, p.user_id
+                                       order by p."timestamp" desc, p.phone) as user_rank
+        from people p
     )
     insert into public.conversations (
         workspace_id, phone, user_id, phone_number_id, contact_id, profile_name, username)
     select p.workspace_id, p.phone,
            -- Never a user id another conversation holds (see the rule above).
-           case when not exists (select 1 from public.conversations x
+           case when p.user_rank = 1
+                 and not exists (select 1 from public.conversations x
                                  where x.workspace_id = p.workspace_id and x.user_id = p.user_id)
                 then p.user_id end,
            p.phone_number_id,
@@ -823,7 +834,7 @@ begin
                (select k.id from public.contacts k
                 where k.workspace_id = p.workspace_id and k.user_id = p.user_id)),
            p.profile_name, p.username
-    from people p
+    from ranked p
     order by p.workspace_id, p.phone
     on conflict (workspace_id, phone) do update
         set phone_number_id = excluded.phone_number_id,

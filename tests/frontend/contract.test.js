@@ -59,11 +59,13 @@ const ids = {
   ana: randomUUID(),
   luis: randomUUID(),
   foreignContact: randomUUID(),
+  multi: randomUUID(), // a member of both workspaces
   first: randomUUID(), // newest, unread, unassigned
   second: randomUUID(), // read, assigned to the agent
   third: randomUUID(), // archived, assigned to the teammate
   foreign: randomUUID(),
 };
+const userId = `CO.${String(Math.floor(Math.random() * 1e15)).padStart(15, '0')}`;
 const phone = () => `+57300${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
 const channel = String(Math.floor(1e14 + Math.random() * 8e14));
 const otherChannel = String(Math.floor(1e14 + Math.random() * 8e14));
@@ -76,12 +78,13 @@ before(() => {
   const i = ids;
   sql(`
     insert into auth.users (instance_id, id, aud, role, email) values
-      ${user(i.agent)}, ${user(i.teammate)}, ${user(i.otherAgent)};
+      ${user(i.agent)}, ${user(i.teammate)}, ${user(i.otherAgent)}, ${user(i.multi)};
     insert into public.workspaces (id, name) values
       ('${i.workspace}', 'Frontend A'), ('${i.otherWorkspace}', 'Frontend B');
     insert into public.workspace_members (workspace_id, user_id) values
       ('${i.workspace}', '${i.agent}'), ('${i.workspace}', '${i.teammate}'),
-      ('${i.otherWorkspace}', '${i.otherAgent}');
+      ('${i.otherWorkspace}', '${i.otherAgent}'),
+      ('${i.workspace}', '${i.multi}'), ('${i.otherWorkspace}', '${i.multi}');
     insert into public.whatsapp_channels (workspace_id, phone_number_id, display_phone_number, name, api_key) values
       ('${i.workspace}', '${channel}', '+57 601 555 0001', 'A', 'fe-key-a-${i.workspace}'),
       ('${i.otherWorkspace}', '${otherChannel}', '+57 601 555 0002', 'B', 'fe-key-b-${i.workspace}');
@@ -105,6 +108,9 @@ before(() => {
       ('${i.first}', 'wamid.FE.${i.first}.3', 'inbound', 'text', '{"body": "tres"}', 'delivered', now() - interval '30 minutes'),
       ('${i.foreign}', 'wamid.FE.${i.foreign}', 'inbound', 'text', '{"body": "ajena"}', 'delivered', now() - interval '1 minute');
     update public.conversations set is_read = true, unread_count = 0 where id = '${i.second}';
+    -- The second customer is known by WhatsApp username only: no phone, a user id.
+    update public.conversations set phone = null, user_id = '${userId}', profile_name = 'Valentina Ríos',
+      username = 'vale.rios' where id = '${i.second}';
     -- An inbound message reopens a conversation, so archive after the messages.
     update public.conversations set status = 'archived' where id = '${i.third}';
   `);
@@ -115,12 +121,15 @@ before(() => {
 after(() => {
   sql(`
     delete from public.workspaces where id in ('${ids.workspace}', '${ids.otherWorkspace}');
-    delete from auth.users where id in ('${ids.agent}', '${ids.teammate}', '${ids.otherAgent}');
+    delete from auth.users where id in ('${ids.agent}', '${ids.teammate}', '${ids.otherAgent}', '${ids.multi}');
   `);
 });
 
-// The conversation list: newest first, with the linked contact and its tags.
-const LIST = 'id, status, is_read, unread_count, assigned_to, last_message_at, last_message_preview, contact:contacts(id, name, phone, city, contact_tags(tag:tags(name)))';
+// The conversation list: newest first, who the customer is (phone and/or
+// WhatsApp user id, profile name, username), the linked contact and its tags.
+const LIST =
+  'id, workspace_id, phone, user_id, profile_name, username, status, is_read, unread_count, assigned_to, ' +
+  'last_message_at, last_message_preview, contact:contacts(id, name, phone, city, contact_tags(tag:tags(name)))';
 
 function list(client) {
   return client.from('conversations').select(LIST).order('last_message_at', { ascending: false }).order('id', { ascending: false });
@@ -142,6 +151,29 @@ test('conversations come newest first with the embedded contact', async () => {
   assert.equal(first.contact.city, 'Medellín');
   assert.deepEqual(first.contact.contact_tags.map((t) => t.tag.name).sort(), ['Mayorista', 'VIP']);
   assert.equal(data[1].contact, null);
+  // Without a linked contact, the customer's WhatsApp identity names the row.
+  assert.deepEqual(
+    [data[1].phone, data[1].user_id, data[1].profile_name, data[1].username],
+    [null, userId, 'Valentina Ríos', 'vale.rios'],
+  );
+  assert.ok(data.every((c) => c.workspace_id === ids.workspace));
+});
+
+test('a member of several workspaces gets every row labelled, and filters one', async () => {
+  const multi = agentClient(ids.multi);
+  const all = await list(multi);
+  assert.equal(all.error, null);
+  assert.deepEqual(
+    all.data.map((c) => [c.id, c.workspace_id]),
+    [
+      [ids.foreign, ids.otherWorkspace],
+      [ids.first, ids.workspace],
+      [ids.second, ids.workspace],
+      [ids.third, ids.workspace],
+    ],
+  );
+  const one = await list(multi).eq('workspace_id', ids.workspace);
+  assert.deepEqual(one.data.map((c) => c.id), [ids.first, ids.second, ids.third]);
 });
 
 test('filters by status, read state and assignee', async () => {
@@ -158,7 +190,7 @@ test('filters by status, read state and assignee', async () => {
 test("a conversation's messages in order", async () => {
   const { data, error } = await agent
     .from('messages')
-    .select('id, direction, type, content, status, timestamp')
+    .select('id, direction, type, content, status, timestamp, reaction, media_mime_type, media_filename')
     .eq('conversation_id', ids.first)
     .order('timestamp', { ascending: true })
     .order('id', { ascending: true });
@@ -186,6 +218,13 @@ test('mark read, archive, unarchive and link a contact by update', async () => {
   // A contact of another workspace cannot be linked (composite foreign key).
   const foreign = await agent.from('conversations').update({ contact_id: ids.foreignContact }).eq('id', ids.second);
   assert.equal(foreign.error?.code, '23503');
+
+  const assigned = await agent.from('conversations').update({ assigned_to: ids.teammate }).eq('id', ids.second).select('assigned_to').single();
+  assert.equal(assigned.error, null);
+  assert.equal(assigned.data.assigned_to, ids.teammate);
+  // Nor can an agent of another workspace be assigned.
+  const outsider = await agent.from('conversations').update({ assigned_to: ids.otherAgent }).eq('id', ids.second);
+  assert.equal(outsider.error?.code, '23503');
   // Columns agents do not write are refused by the database.
   const preview = await agent.from('conversations').update({ last_message_preview: 'forged' }).eq('id', ids.second);
   assert.equal(preview.error?.code, '42501');

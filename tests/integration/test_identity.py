@@ -325,6 +325,91 @@ async def test_concurrent_deliveries_by_id_and_by_both_keys_make_one_conversatio
     )
 
 
+async def test_two_conversations_of_one_person_stay_two_and_keep_their_keys(
+    api: Api, clients: Clients, settings: Settings
+) -> None:
+    # A phone-only delivery, then an id-only one: two conversations before any
+    # delivery told us they are one person (the documented rule: not merged).
+    phone, user_id = new_phone(), new_user_id()
+    by_phone = await receive(api, clients, settings, from_customer(phone=phone, body="p"))
+    by_id = await receive(api, clients, settings, from_customer(user_id=user_id, body="u"))
+    assert by_phone["conversation_id"] != by_id["conversation_id"]
+
+    both = await receive(
+        api, clients, settings, from_customer(phone=phone, user_id=user_id, body="both")
+    )
+    later_id = await receive(api, clients, settings, from_customer(user_id=user_id, body="u2"))
+
+    assert both["conversation_id"] == by_phone["conversation_id"]
+    assert later_id["conversation_id"] == by_id["conversation_id"]
+    phone_side = await conversation_row(clients, by_phone["conversation_id"])
+    id_side = await conversation_row(clients, by_id["conversation_id"])
+    assert (phone_side["phone"], phone_side["user_id"]) == (f"+{phone}", None)
+    assert (id_side["phone"], id_side["user_id"]) == (None, user_id)
+
+
+async def test_one_user_id_with_two_phones_in_one_delivery_is_filed(
+    api: Api, clients: Clients, settings: Settings
+) -> None:
+    # The same user id from two phones in one batch (a customer who changed
+    # number): the user id can key one conversation only, and the batch must
+    # not trip over the (workspace_id, user_id) unique index.
+    user_id, old_phone, new_phone_ = new_user_id(), new_phone(), new_phone()
+    first = from_customer(phone=old_phone, user_id=user_id, body="antes")
+    second = from_customer(phone=new_phone_, user_id=user_id, body="después")
+    value = first["entry"][0]["changes"][0]["value"]
+    later = second["entry"][0]["changes"][0]["value"]
+    later["messages"][0]["timestamp"] = str(int(value["messages"][0]["timestamp"]) + 1)
+    value["contacts"] += later["contacts"]
+    value["messages"] += later["messages"]
+    wamids = [m["id"] for m in value["messages"]]
+
+    assert await deliver(api, first) == 200
+    report = await drain(clients, settings)
+
+    assert report.failed == 0
+    filed = rows(
+        await clients.service_db.table("messages")
+        .select("wamid,conversation_id")
+        .in_("wamid", wamids)
+        .execute()
+    )
+    assert len(filed) == 2
+    holders = rows(
+        await clients.service_db.table("conversations")
+        .select("phone")
+        .eq("user_id", user_id)
+        .execute()
+    )
+    # The newest phone carries the user id; the other is keyed by its phone.
+    assert holders == [{"phone": f"+{new_phone_}"}]
+
+
+async def test_a_user_id_known_alone_takes_the_newest_of_two_phones_in_one_delivery(
+    api: Api, clients: Clients, settings: Settings
+) -> None:
+    user_id = new_user_id()
+    known = await receive(api, clients, settings, from_customer(user_id=user_id, body="hola"))
+    # The older phone sorts first, so an arbitrary pick tends to take it.
+    old_phone = new_phone()
+    new_phone_ = str(int(old_phone) + 1)
+    first = from_customer(phone=old_phone, user_id=user_id, body="antes")
+    second = from_customer(phone=new_phone_, user_id=user_id, body="después")
+    value = first["entry"][0]["changes"][0]["value"]
+    later = second["entry"][0]["changes"][0]["value"]
+    later["messages"][0]["timestamp"] = str(int(value["messages"][0]["timestamp"]) + 1)
+    value["contacts"] += later["contacts"]
+    value["messages"] += later["messages"]
+
+    assert await deliver(api, first) == 200
+    report = await drain(clients, settings)
+
+    assert report.failed == 0
+    conversation = await conversation_row(clients, known["conversation_id"])
+    assert (conversation["phone"], conversation["user_id"]) == (f"+{new_phone_}", user_id)
+    assert conversation["unread_count"] == 2
+
+
 async def test_profile_name_follows_the_customer(
     api: Api, clients: Clients, settings: Settings, agent_headers: dict[str, str]
 ) -> None:

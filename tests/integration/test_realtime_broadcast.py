@@ -31,7 +31,7 @@ from tests.support.inbox import (
     deliver,
     drain,
 )
-from tests.support.payloads import new_phone, text_payload
+from tests.support.payloads import messages_payload, new_phone, text_message, text_payload
 from tests.support.realtime import Rights, connect_as_server, join_rights
 from tests.support.stack import psql
 
@@ -79,6 +79,9 @@ async def server(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]
         (None, TOPIC_A, NOBODY),
         (AGENT_A, "workspace:not-a-uuid", NOBODY),
         (AGENT_A, f"workspace:{WORKSPACE_A}:x", NOBODY),
+        (AGENT_B, f"workspace:{WORKSPACE_A}\n", NOBODY),
+        (AGENT_B, f"x-workspace:{WORKSPACE_A}", NOBODY),
+        (AGENT_B, f"workspace:{WORKSPACE_B}workspace:{WORKSPACE_A}", NOBODY),
         (AGENT_A, "inbox", NOBODY),
     ],
     ids=[
@@ -89,6 +92,9 @@ async def server(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]
         "anon",
         "bad-topic",
         "suffixed-topic",
+        "newline-suffixed-topic",
+        "prefixed-topic",
+        "two-uuids-topic",
         "other-topic",
     ],
 )
@@ -183,3 +189,42 @@ async def test_triggers_send_small_events_to_the_workspace_topic(
         f"update public.conversations set updated_at = now() where id = '{conversation_a}'",
     )
     assert len(await broadcasts(server, since)) == before
+
+
+async def test_a_new_name_or_user_id_of_the_customer_is_broadcast(
+    api: Api,
+    clients: Clients,
+    settings: Settings,
+    stack_env: dict[str, str],
+    server: asyncpg.Connection,
+) -> None:
+    phone = new_phone()
+    user_id = "CO." + str(uuid.uuid4().int)[:16]
+    first = messages_payload(CHANNEL_A, phone, [text_message(phone, "hola")], name="Ana")
+    assert await deliver(api, first) == 200
+    await drain(clients, settings)
+    conversation = psql(
+        stack_env["DATABASE_URL"], f"select id from public.conversations where phone = '+{phone}'"
+    )
+    since = await server.fetchval("select now() at time zone 'utc'")
+
+    # The customer renames their profile and WhatsApp starts sending the user id:
+    # the list shows another name, so agents must learn it without a new preview.
+    renamed = messages_payload(CHANNEL_A, phone, [text_message(phone, "soy yo")], name="Ana Ruiz")
+    renamed["entry"][0]["changes"][0]["value"]["contacts"][0]["user_id"] = user_id
+    assert await deliver(api, renamed) == 200
+    await drain(clients, settings)
+
+    changes = [
+        c
+        for r in await broadcasts(server, since)
+        if r["event"] == "conversation"
+        for c in r["payload"]["changes"]
+        if c["conversation_id"] == conversation and c["op"] == "UPDATE"
+    ]
+    named = {name for c in changes for name in c["changed"]}
+    assert {"profile_name", "user_id"} <= named, changes
+    # Still only names of what changed, never the values.
+    text = json.dumps(changes)
+    assert "Ana Ruiz" not in text, changes
+    assert user_id not in text, changes

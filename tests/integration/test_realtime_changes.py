@@ -129,6 +129,10 @@ async def test_changes_reach_exactly_the_workspace_agents_with_their_columns(
             psql(database_url, f"select id from public.conversations where phone = '+{phone}'")
             for phone in (phone_a, phone_b)
         )
+        # The open conversation's messages, as docs/FRONTEND.md subscribes to them.
+        open_conversation = await poller.subscribe(
+            claims(jwt_secret, AGENT_A), "messages", eq=("conversation_id", conversation_a)
+        )
         # ... an agent replies with a long text (agent API; 360dialog faked) ...
         httpx_mock.add_response(
             url=MESSAGES_URL,
@@ -176,6 +180,8 @@ async def test_changes_reach_exactly_the_workspace_agents_with_their_columns(
     for change in changes:
         workspace = change.record["workspace_id"]
         allowed = {subscribers[user, change.table] for user in MEMBERS.get(workspace, ())}
+        if change.table == "messages" and change.record["conversation_id"] == conversation_a:
+            allowed.add(open_conversation)
         # Exactly the members of the row's workspace, whichever workspace it is.
         assert change.subscription_ids == allowed, (change.table, change.type, workspace)
         # Exactly the columns an agent may select: no more, none missing.
@@ -200,6 +206,10 @@ async def test_changes_reach_exactly_the_workspace_agents_with_their_columns(
     assert delivered_change.record["content"] == {"body": long_body}
     for sent in find(changes, "messages", "UPDATE", id=reply_id):
         assert sent.record["content"] == {"body": long_body}, sent.record["status"]
+    # The filtered subscription got its conversation's messages, inserts and updates.
+    assert {
+        (c.type, c.record["id"]) for c in changes if open_conversation in c.subscription_ids
+    } >= {("INSERT", reply_id), ("UPDATE", reply_id)}
     # Workspace B's conversation reached B's agent only.
     [b_message] = find(changes, "messages", "INSERT", conversation_id=conversation_b)
     assert b_message.subscription_ids == {subscribers[AGENT_B, "messages"]}

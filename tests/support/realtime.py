@@ -113,9 +113,15 @@ class ChangesPoller:
         self.slot = slot
         self.subscriptions: list[uuid.UUID] = []
 
-    async def subscribe(self, claims: dict[str, Any], table: str) -> uuid.UUID:
-        """As a browser's `postgres_changes` on public.<table> with event '*', no filter."""
+    async def subscribe(
+        self, claims: dict[str, Any], table: str, *, eq: tuple[str, str] | None = None
+    ) -> uuid.UUID:
+        """As a browser's `postgres_changes` on public.<table> with event '*'.
+
+        `eq=(column, value)` is the browser's `filter: 'column=eq.value'`.
+        """
         subscription_id = uuid.uuid4()
+        columns, values = ([eq[0]], [eq[1]]) if eq else ([], [])
         rows = await self.connection.fetch(
             server_sql().subscribe,
             PUBLICATION,
@@ -123,10 +129,10 @@ class ChangesPoller:
             table,
             str(subscription_id),
             json.dumps(claims),
-            [],
-            [],
-            [],
-            [],
+            columns,
+            ["eq"] * len(columns),
+            values,
+            [False] * len(columns),
             "*",
             None,
         )
