@@ -11,6 +11,7 @@ import subprocess
 import sys
 import traceback
 import uuid
+from collections.abc import Callable
 from typing import NoReturn, TextIO
 
 import httpx
@@ -30,6 +31,25 @@ from service.whatsapp.errors import D360Exception
 
 class CliError(Exception):
     """A failure the operator can act on; its message is the one line printed."""
+
+
+# PostgREST's Data API answers at most this many rows.
+MAX_EVENTS_LISTED = 1000
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in low..high (a bad one is a usage error)."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use {low}..{high}")
+        return value
+
+    return parse
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -108,7 +128,9 @@ def add_commands(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     events_sub = events.add_subparsers(dest="events_command", required=True)
     listing = events_sub.add_parser("list", help="list recent events")
     listing.add_argument("--failed", action="store_true", help="only dead-lettered events")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument(
+        "--limit", type=_bounded(1, MAX_EVENTS_LISTED), default=50, help="1-1000 (default 50)"
+    )
     replay = events_sub.add_parser("replay", help="put events back in the queue")
     target = replay.add_mutually_exclusive_group(required=True)
     target.add_argument("event_id", nargs="?", type=int)
@@ -116,7 +138,9 @@ def add_commands(sub: argparse._SubParsersAction[OneLineParser]) -> None:
 
     token = sub.add_parser("dev-token", help="mint an access token for a local-stack user")
     token.add_argument("--email", required=True)
-    token.add_argument("--ttl", type=int, default=3600, help="seconds")
+    token.add_argument(
+        "--ttl", type=_bounded(1, 30 * 86_400), default=3600, help="seconds (default 3600)"
+    )
 
 
 async def run(
