@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,17 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key] = value
     return values
+
+
+def shell_exports(env: Mapping[str, str], dotenv: Path) -> str:
+    """`.env` as shell `export` lines, for `make run` (scripts/run.sh).
+
+    Parsed here, not by the shell, so a line means the same to `make run` as
+    to `python -m service`; only variables `env` does not set (an empty value
+    counts as unset), so the caller's environment wins there too.
+    """
+    return "".join(
+        f"export {key}={shlex.quote(value)}\n"
+        for key, value in read_dotenv(dotenv).items()
+        if not env.get(key)
+    )
