@@ -167,6 +167,11 @@ def _subcommand(args: argparse.Namespace) -> str:
     return str(getattr(args, f"{args.command}_command"))
 
 
+# PostgREST's answers to a key that is no JWT of this project (PGRST301) or
+# none at all (PGRST302); hosted gateways say "Invalid API key" instead.
+_KEY_REFUSED = ("PGRST301", "PGRST302")
+
+
 def describe(exc: BaseException, settings: Settings) -> str:
     """One line an operator can act on."""
     if isinstance(exc, CliError):
@@ -186,6 +191,11 @@ def describe(exc: BaseException, settings: Settings) -> str:
     if isinstance(exc, httpx.TransportError):
         return f"cannot reach {settings.supabase_url} or 360dialog ({type(exc).__name__})"
     if isinstance(exc, APIError):
+        if exc.code in _KEY_REFUSED or "Invalid API key" in str(exc.message):
+            return (
+                f"{settings.supabase_url} refused SUPABASE_SERVICE_ROLE_KEY ({exc.code}): set the "
+                "project's service_role (secret) key (Project Settings > API)"
+            )
         return f"the database refused the request ({exc.code}): {exc.message}"
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
