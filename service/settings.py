@@ -60,7 +60,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_prune_done_after_hours: int = 72
     http_timeout_seconds: float = 10.0
     # How long a stopping API waits for accepted requests (then it closes them).
-    shutdown_timeout_seconds: float = 30.0
+    # Whole seconds (what uvicorn takes), at least 1: for uvicorn 0 means no limit.
+    shutdown_timeout_seconds: int = 30
 
     def __repr__(self) -> str:
         # Secrets never reach logs through a repr.
@@ -144,12 +145,12 @@ _INTS = {
     "worker_max_attempts": (0, 1000),
     "worker_lease_seconds": (1, 86_400),
     "worker_prune_done_after_hours": (1, 24 * 365),
+    "shutdown_timeout_seconds": (1, 3600),
 }
 _FLOATS = {
     "webhook_batch_window_ms": (0.0, 1000.0),
     "worker_idle_poll_seconds": (0.001, 3600.0),
     "http_timeout_seconds": (0.1, 600.0),
-    "shutdown_timeout_seconds": (0.0, 3600.0),
 }
 _URLS = ("supabase_url", "supabase_jwks_url", "d360_base_url")
 

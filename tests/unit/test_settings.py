@@ -36,6 +36,9 @@ def test_defaults_and_a_custom_secret_header_and_body_limit() -> None:
         ("WEBHOOK_SECRET_HEADER", "X Secret", "is not an HTTP header name"),
         ("SUPABASE_URL", "ref.supabase.co", "SUPABASE_URL must be an http(s) URL"),
         ("CORS_ALLOWED_ORIGINS", "localhost:3000", "is not an origin"),
+        # uvicorn reads 0 as "wait for ever" and takes whole seconds only.
+        ("SHUTDOWN_TIMEOUT_SECONDS", "0", "SHUTDOWN_TIMEOUT_SECONDS=0 is out of range: use 1"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "0.5", "SHUTDOWN_TIMEOUT_SECONDS='0.5' is not a whole number"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(variable: str, value: str, says: str) -> None:
