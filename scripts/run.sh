@@ -8,13 +8,29 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 STACK_DIR="${STACK_DIR:-.local}"
 [ -f "$STACK_DIR/stack.env" ] || { echo "no $STACK_DIR/stack.env: run make up first" >&2; exit 1; }
+# A developer's own overrides (360dialog base URL, log level, ...) in .env,
+# read by the service's own parser (not the shell: `KEY = value` and `$` mean
+# the same as for `python -m service`), and, as for every entry point (README
+# "Settings"), only where the caller did not set the variable
+# (`LOG_FORMAT=json make run`, make's PORT). They win over stack.env.
+dotenv=""
+if [ -f .env ]; then
+    dotenv="$(uv run --frozen python -c '
+import os, sys
+from pathlib import Path
+from service.settings import SettingsError, shell_exports
+try:
+    print(shell_exports(os.environ, Path(".env")), end="")
+except SettingsError as exc:
+    sys.exit(f"error: {exc}")
+')"
+fi
 set -a
 # shellcheck disable=SC1091
 . "$STACK_DIR/stack.env"
-# A developer's own overrides (360dialog base URL, log level, ...).
-[ -f .env ] && . ./.env
-PORT="${PORT:-8000}"
 set +a
+eval "$dotenv"
+export PORT="${PORT:-8000}"
 RUN_DIR="$STACK_DIR/run"
 API_URL="http://127.0.0.1:$PORT"
 FAKE_PORT=$((PORT + 1))

@@ -29,7 +29,7 @@ def run_api(settings: Settings) -> None:
         log_level=settings.log_level.lower(),
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds) or None,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         loop="uvloop",
         http="httptools",
     )

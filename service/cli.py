@@ -11,6 +11,7 @@ import subprocess
 import sys
 import traceback
 import uuid
+from collections.abc import Callable
 from typing import NoReturn, TextIO
 
 import httpx
@@ -30,6 +31,25 @@ from service.whatsapp.errors import D360Exception
 
 class CliError(Exception):
     """A failure the operator can act on; its message is the one line printed."""
+
+
+# PostgREST's Data API answers at most this many rows.
+MAX_EVENTS_LISTED = 1000
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in low..high (a bad one is a usage error)."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use {low}..{high}")
+        return value
+
+    return parse
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -108,7 +128,9 @@ def add_commands(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     events_sub = events.add_subparsers(dest="events_command", required=True)
     listing = events_sub.add_parser("list", help="list recent events")
     listing.add_argument("--failed", action="store_true", help="only dead-lettered events")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument(
+        "--limit", type=_bounded(1, MAX_EVENTS_LISTED), default=50, help="1-1000 (default 50)"
+    )
     replay = events_sub.add_parser("replay", help="put events back in the queue")
     target = replay.add_mutually_exclusive_group(required=True)
     target.add_argument("event_id", nargs="?", type=int)
@@ -116,7 +138,9 @@ def add_commands(sub: argparse._SubParsersAction[OneLineParser]) -> None:
 
     token = sub.add_parser("dev-token", help="mint an access token for a local-stack user")
     token.add_argument("--email", required=True)
-    token.add_argument("--ttl", type=int, default=3600, help="seconds")
+    token.add_argument(
+        "--ttl", type=_bounded(1, 30 * 86_400), default=3600, help="seconds (default 3600)"
+    )
 
 
 async def run(
@@ -143,6 +167,11 @@ def _subcommand(args: argparse.Namespace) -> str:
     return str(getattr(args, f"{args.command}_command"))
 
 
+# PostgREST's answers to a key that is no JWT of this project (PGRST301) or
+# none at all (PGRST302); hosted gateways say "Invalid API key" instead.
+_KEY_REFUSED = ("PGRST301", "PGRST302")
+
+
 def describe(exc: BaseException, settings: Settings) -> str:
     """One line an operator can act on."""
     if isinstance(exc, CliError):
@@ -162,6 +191,11 @@ def describe(exc: BaseException, settings: Settings) -> str:
     if isinstance(exc, httpx.TransportError):
         return f"cannot reach {settings.supabase_url} or 360dialog ({type(exc).__name__})"
     if isinstance(exc, APIError):
+        if exc.code in _KEY_REFUSED or "Invalid API key" in str(exc.message):
+            return (
+                f"{settings.supabase_url} refused SUPABASE_SERVICE_ROLE_KEY ({exc.code}): set the "
+                "project's service_role (secret) key (Project Settings > API)"
+            )
         return f"the database refused the request ({exc.code}): {exc.message}"
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_prune_done_after_hours: int = 72
     http_timeout_seconds: float = 10.0
     # How long a stopping API waits for accepted requests (then it closes them).
-    shutdown_timeout_seconds: float = 30.0
+    # Whole seconds (what uvicorn takes), at least 1: for uvicorn 0 means no limit.
+    shutdown_timeout_seconds: int = 30
 
     def __repr__(self) -> str:
         # Secrets never reach logs through a repr.
@@ -143,12 +145,12 @@ _INTS = {
     "worker_max_attempts": (0, 1000),
     "worker_lease_seconds": (1, 86_400),
     "worker_prune_done_after_hours": (1, 24 * 365),
+    "shutdown_timeout_seconds": (1, 3600),
 }
 _FLOATS = {
     "webhook_batch_window_ms": (0.0, 1000.0),
     "worker_idle_poll_seconds": (0.001, 3600.0),
     "http_timeout_seconds": (0.1, 600.0),
-    "shutdown_timeout_seconds": (0.0, 3600.0),
 }
 _URLS = ("supabase_url", "supabase_jwks_url", "d360_base_url")
 
@@ -223,3 +225,17 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key] = value
     return values
+
+
+def shell_exports(env: Mapping[str, str], dotenv: Path) -> str:
+    """`.env` as shell `export` lines, for `make run` (scripts/run.sh).
+
+    Parsed here, not by the shell, so a line means the same to `make run` as
+    to `python -m service`; only variables `env` does not set (an empty value
+    counts as unset), so the caller's environment wins there too.
+    """
+    return "".join(
+        f"export {key}={shlex.quote(value)}\n"
+        for key, value in read_dotenv(dotenv).items()
+        if not env.get(key)
+    )

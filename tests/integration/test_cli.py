@@ -456,3 +456,14 @@ async def test_rotate_secret_and_remove_a_channel(
     assert await channel_count(clients, pid) == 0
     _, listing = await run(["channel", "list"], settings)
     assert pid not in listing
+
+
+@pytest.mark.parametrize("key", ["sb_secret_not-this-one", "not-a-key"])
+async def test_a_wrong_service_key_is_named(settings: Settings, key: str) -> None:
+    wrong = msgspec.structs.replace(settings, supabase_service_role_key=key)
+    code, out = await run(["workspace", "list"], wrong)
+    assert code == 1
+    assert one_line(out) == (
+        f"error: {settings.supabase_url} refused SUPABASE_SERVICE_ROLE_KEY (PGRST301): set the "
+        "project's service_role (secret) key (Project Settings > API)"
+    )

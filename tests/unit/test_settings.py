@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from service.settings import Need, Settings, SettingsError
+from service.settings import Need, Settings, SettingsError, shell_exports
 
 BASE = {"SUPABASE_URL": "https://ref.supabase.co", "SUPABASE_SERVICE_ROLE_KEY": "service-key"}
 
@@ -35,6 +36,9 @@ def test_defaults_and_a_custom_secret_header_and_body_limit() -> None:
         ("WEBHOOK_SECRET_HEADER", "X Secret", "is not an HTTP header name"),
         ("SUPABASE_URL", "ref.supabase.co", "SUPABASE_URL must be an http(s) URL"),
         ("CORS_ALLOWED_ORIGINS", "localhost:3000", "is not an origin"),
+        # uvicorn reads 0 as "wait for ever" and takes whole seconds only.
+        ("SHUTDOWN_TIMEOUT_SECONDS", "0", "SHUTDOWN_TIMEOUT_SECONDS=0 is out of range: use 1"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "0.5", "SHUTDOWN_TIMEOUT_SECONDS='0.5' is not a whole number"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(variable: str, value: str, says: str) -> None:
@@ -114,3 +118,42 @@ def test_repr_shows_no_secret() -> None:
     settings = Settings.from_env({**BASE, "SUPABASE_JWT_SECRET": "jwt-secret-value"})
     assert "service-key" not in repr(settings)
     assert "jwt-secret-value" not in repr(settings)
+
+
+def test_make_run_reads_dotenv_like_the_service_and_the_caller_wins(tmp_path: Path) -> None:
+    """scripts/run.sh evaluates these lines in bash: what it sees is what Settings.load sees."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "# a developer's overrides\n"
+        "export LOG_FORMAT=json\n"
+        "PORT=9100\n"
+        '  LOG_LEVEL = "warning"\n'
+        "D360_BASE_URL=https://waba-v2.360dialog.io\n"
+        "NOTE=it's $HOME; `date`\n"
+    )
+    caller = {"LOG_FORMAT": "text", "PORT": "8100", "LOG_LEVEL": ""}
+    script = shell_exports(caller, dotenv) + 'printf "%s|" "$LOG_FORMAT" "$PORT" "$LOG_LEVEL" '
+    script += '"$D360_BASE_URL" "$NOTE"'
+    shown = subprocess.run(
+        ["bash", "-c", script],
+        env={"PATH": "/usr/bin:/bin", **{k: v for k, v in caller.items() if v}},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stderr == ""
+    assert shown.stdout.split("|")[:-1] == [
+        "text",  # the caller's value wins, as for `python -m service`
+        "8100",
+        "warning",  # an empty value counts as unset
+        "https://waba-v2.360dialog.io",
+        "it's $HOME; `date`",  # taken literally, not run by the shell
+    ]
+    merged = Settings.load({k: v for k, v in caller.items() if v}, dotenv)
+    assert (merged.log_format, merged.port, merged.log_level) == ("text", 8100, "WARNING")
+
+
+def test_make_run_names_a_malformed_dotenv_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PORT=8100\nnot a setting\n")
+    with pytest.raises(SettingsError, match=r"\.env:2: expected KEY=VALUE"):
+        shell_exports({}, tmp_path / ".env")
