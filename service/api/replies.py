@@ -122,9 +122,8 @@ def recipient_of(conversation: Conversation) -> Recipient:
 
 
 class Prepared(msgspec.Struct, frozen=True, kw_only=True):
-    """A reply ready to store and send: what `messages` keeps of it, and the reply itself."""
+    """What `messages` keeps of a reply that passed every check."""
 
-    reply: Reply
     content: dict[str, Any]
     media_url: str | None = None
     media_filename: str | None = None
@@ -135,10 +134,9 @@ async def prepare(db: AsyncPostgrestClient, reply: Reply, channel: ChannelInfo) 
     content = reply_content(reply)
     match reply:
         case ImageReply() | VideoReply() | AudioReply():
-            return Prepared(reply=reply, content=content, media_url=reply.media_url)
+            return Prepared(content=content, media_url=reply.media_url)
         case DocumentReply():
             return Prepared(
-                reply=reply,
                 content=content,
                 media_url=reply.media_url,
                 media_filename=reply.filename,
@@ -146,7 +144,7 @@ async def prepare(db: AsyncPostgrestClient, reply: Reply, channel: ChannelInfo) 
         case TemplateReply():
             return await _prepare_template(db, reply, channel, content)
         case TextReply() | InteractiveReply():
-            return Prepared(reply=reply, content=content)
+            return Prepared(content=content)
 
 
 async def _prepare_template(
@@ -188,7 +186,7 @@ async def _prepare_template(
             )
     filled = {"body": fill(needed.body, given.body), "header": fill(needed.header, given.header)}
     content.update({k: v for k, v in filled.items() if v is not None})
-    return Prepared(reply=reply, content=content)
+    return Prepared(content=content)
 
 
 def _message_json(message: Message) -> dict[str, Any]:

@@ -202,6 +202,33 @@ async def test_a_refused_listing_keeps_the_stored_templates(
     assert len(stored_templates(tenant)) == len(TEMPLATES)
 
 
+# Every active channel of the shared stack is refreshed: those of other tests get the default.
+@pytest.mark.httpx_mock(assert_all_responses_were_requested=False)
+async def test_refreshing_every_channel_goes_on_past_one_that_fails(
+    settings: Settings, tenant: Tenant, other: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        url=TEMPLATES_URL,
+        match_headers={"D360-API-KEY": tenant.api_key},
+        status_code=401,
+        json={"error": "Invalid API key"},
+        is_reusable=True,
+    )
+    httpx_mock.add_response(
+        url=TEMPLATES_URL, json={"waba_templates": TEMPLATES[:1]}, is_reusable=True
+    )
+
+    code, out = await run_cli(["template", "refresh"], settings)
+
+    assert code == 1
+    assert f"{other.phone_number_id}: 1 template(s)" in out
+    [error] = [line for line in out.splitlines() if line.startswith("error:")]
+    assert f"{tenant.phone_number_id}: D360AuthError: 360dialog HTTP 401" in error
+    assert tenant.api_key not in out
+    assert stored_templates(other) == {"hello_world/en_US": "approved"}
+    assert stored_templates(tenant) == {}
+
+
 async def test_the_worker_refreshes_templates_periodically(
     settings: Settings, clients: Clients, tenant: Tenant, local_fake_360dialog: str
 ) -> None:
