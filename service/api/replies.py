@@ -56,7 +56,7 @@ from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
 from service.repositories import templates as templates_repo
 from service.repositories.channel_keys import ChannelKeys
-from service.repositories.conversations import ChannelInfo, Conversation
+from service.repositories.conversations import Conversation
 from service.repositories.messages import Message, NewOutbound
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
@@ -122,40 +122,47 @@ def recipient_of(conversation: Conversation) -> Recipient:
 
 
 class Prepared(msgspec.Struct, frozen=True, kw_only=True):
-    """What `messages` keeps of a reply that passed every check."""
+    """A reply ready to store and send: what `messages` keeps of it, and the reply itself."""
 
+    reply: Reply
     content: dict[str, Any]
     media_url: str | None = None
     media_filename: str | None = None
 
 
-async def prepare(db: AsyncPostgrestClient, reply: Reply, channel: ChannelInfo) -> Prepared:
+async def prepare(db: AsyncPostgrestClient, reply: Reply, conversation: Conversation) -> Prepared:
     """The stored form of a reply; the checks that need the database happen here (422s)."""
     content = reply_content(reply)
     match reply:
         case ImageReply() | VideoReply() | AudioReply():
-            return Prepared(content=content, media_url=reply.media_url)
+            return Prepared(reply=reply, content=content, media_url=reply.media_url)
         case DocumentReply():
             return Prepared(
+                reply=reply,
                 content=content,
                 media_url=reply.media_url,
                 media_filename=reply.filename,
             )
         case TemplateReply():
-            return await _prepare_template(db, reply, channel, content)
+            return await _prepare_template(db, reply, conversation, content)
         case TextReply() | InteractiveReply():
-            return Prepared(content=content)
+            return Prepared(reply=reply, content=content)
 
 
 async def _prepare_template(
     db: AsyncPostgrestClient,
     reply: TemplateReply,
-    channel: ChannelInfo,
+    conversation: Conversation,
     content: dict[str, Any],
 ) -> Prepared:
     """An approved template of this channel with one parameter per placeholder, filled in."""
     named = f"template {reply.name!r} ({reply.language})"
-    template = await templates_repo.one(db, channel.id, reply.name, reply.language)
+    channel = await conversations_repo.channel(
+        db, conversation.phone_number_id, conversation.workspace_id
+    )
+    template = (
+        await templates_repo.one(db, channel.id, reply.name, reply.language) if channel else None
+    )
     if template is None:
         raise ApiError(
             422,
@@ -186,7 +193,7 @@ async def _prepare_template(
             )
     filled = {"body": fill(needed.body, given.body), "header": fill(needed.header, given.header)}
     content.update({k: v for k, v in filled.items() if v is not None})
-    return Prepared(content=content)
+    return Prepared(reply=reply, content=content)
 
 
 def _message_json(message: Message) -> dict[str, Any]:
@@ -211,7 +218,7 @@ def failure_error(message: Message) -> ApiError:
     return ApiError(502, "send_failed", detail)
 
 
-def _replay(existing: Message, reply: Reply) -> Response[Message]:
+def replay(existing: Message, reply: Reply) -> Response[Message]:
     stored = existing.content
     if isinstance(reply, TemplateReply):
         # The text the service filled in is not part of the request.
@@ -254,11 +261,37 @@ async def send_reply(
 
     existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
     if existing is not None:
-        return _replay(existing, reply)
+        return replay(existing, reply)
 
     if reply.needs_window:
-        _require_open_window(conversation)
+        require_open_window(conversation)
 
+    channel, api_key = await channel_key(db, keys, conversation)
+    prepared = await prepare(db, reply, conversation)
+    try:
+        return await store_and_send(
+            ledger=ledger,
+            keys=keys,
+            d360=d360,
+            agent=agent,
+            conversation=conversation,
+            prepared=prepared,
+            idempotency_key=idempotency_key,
+            recipient=recipient,
+            channel=channel,
+            api_key=api_key,
+        )
+    except ApiError as exc:
+        if exc.error == "template_rejected":
+            # Meta no longer takes the template as stored: re-read the channel's list.
+            refresh_templates(channel)
+        raise
+
+
+async def channel_key(
+    db: AsyncPostgrestClient, keys: ChannelKeys, conversation: Conversation
+) -> tuple[str, str]:
+    """The conversation's channel (phone_number_id) and its 360dialog key; 409 when inactive."""
     channel = await conversations_repo.channel(
         db, conversation.phone_number_id, conversation.workspace_id
     )
@@ -269,8 +302,24 @@ async def send_reply(
     )
     if channel is None or api_key is None:
         raise ApiError(409, "channel_unavailable", "this conversation's channel is not active")
+    return channel.phone_number_id, api_key
 
-    prepared = await prepare(db, reply, channel)
+
+async def store_and_send(
+    *,
+    ledger: SendLedger,
+    keys: ChannelKeys,
+    d360: D360Client,
+    agent: AuthUser,
+    conversation: Conversation,
+    prepared: Prepared,
+    idempotency_key: str,
+    recipient: Recipient,
+    channel: str,
+    api_key: str,
+) -> Response[Message]:
+    """Steps 4 and 5: the reply stored `pending` with its key, then sent and its outcome stored."""
+    reply = prepared.reply
     new = NewOutbound(
         conversation_id=conversation.id,
         sent_by=agent.user_id,
@@ -289,23 +338,20 @@ async def send_reply(
         existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
         if existing is None:
             raise
-        return _replay(existing, reply)
+        return replay(existing, reply)
 
     # Once the message is stored, finish even if the client goes away: an
     # abandoned send would stay `pending` and block its key forever.
     task = asyncio.ensure_future(
-        _deliver(ledger, keys, d360, api_key, channel.phone_number_id, pending, recipient, reply)
+        _deliver(ledger, keys, d360, api_key, channel, pending, recipient, reply)
     )
     message = await asyncio.shield(task)
     if message.status == "failed":
-        if message.error_code in TEMPLATE_ERROR_CODES:
-            # Meta no longer takes the template as stored: re-read the channel's list.
-            refresh_templates(channel.phone_number_id)
         raise failure_error(message)
     return Response(message, status_code=201)
 
 
-def _require_open_window(conversation: Conversation) -> None:
+def require_open_window(conversation: Conversation) -> None:
     window = window_status(conversation.last_customer_message_at, now_utc())
     if window.state != "closed":
         return
