@@ -285,6 +285,7 @@ Reply: TypeAlias = (
     | TemplateReply
     | InteractiveReply
 )
+MediaReply: TypeAlias = ImageReply | VideoReply | AudioReply | DocumentReply
 REPLY_KINDS: tuple[type[_Reply], ...] = (
     TextReply,
     ImageReply,
