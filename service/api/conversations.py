@@ -271,7 +271,8 @@ class ConversationController(Controller):
             "parameters each part needs; send one with a `template` reply. The list is "
             "360dialog's as last refreshed (`template refresh`, the worker every "
             "TEMPLATE_REFRESH_SECONDS, and after 360dialog refused a template). Templates "
-            "with a media header or a button that takes a parameter are not listed."
+            "with a media header, named parameters or a button that takes a parameter "
+            "are not listed."
         ),
     )
     async def list_templates(

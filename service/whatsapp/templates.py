@@ -120,6 +120,10 @@ def needs(components: Sequence[TemplateComponent]) -> TemplateNeeds:
     for button in buttons.buttons or [] if buttons else []:
         if any(placeholders(v) for v in button.values() if isinstance(v, str)):
             unsupported = "one of its buttons needs a parameter"
+    texts = [c.text for c in (header, body) if c is not None]
+    if any(not name.isdigit() for text in texts for name in placeholders(text)):
+        # Named parameters ({{first_name}}) are sent with their names; replies send positions.
+        unsupported = "it uses named parameters"
     header_text = header.text if header is not None and unsupported is None else None
     return TemplateNeeds(
         parameters=TemplateParameterCounts(

@@ -54,6 +54,7 @@ def test_needs_counts_header_and_body_parameters() -> None:
     ("components", "why"),
     [
         ([TemplateComponent(type="HEADER", format="IMAGE")], "its header is image"),
+        ([TemplateComponent(type="BODY", text="Hi {{first_name}}")], "it uses named parameters"),
         (
             [
                 TemplateComponent(
