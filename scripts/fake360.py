@@ -3,7 +3,10 @@ and tests that run the API as a real process use it too. Nothing leaves the mach
 
     python scripts/fake360.py --port 8001
 
-Sends are accepted with a fresh wamid and printed; media ids resolve to a
+Sends are accepted with a fresh wamid and printed; the templates in TEMPLATES
+are listed (`GET /v1/configs/templates`) and a template send is checked
+against them as Meta would (132001 unknown, 132015 paused, 132000 a wrong
+number of parameters); media ids resolve to a
 lookaside URL (which the client rewrites to this host, as with 360dialog) that
 serves a small placeholder image; a webhook registration
 (`POST /v1/configs/webhook`, what `channel register-webhook` calls) is checked
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,10 +31,97 @@ PLACEHOLDER = bytes.fromhex(
 )
 
 
+# What `template refresh` stores from the fake: two that can be sent, one that
+# Meta paused, one with an image header (kept, but not offered to agents).
+TEMPLATES: list[dict[str, object]] = [
+    {
+        "name": "hello_world",
+        "language": "en_US",
+        "status": "approved",
+        "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Hello, this is {{1}}. How can we help?"}],
+    },
+    {
+        "name": "order_update",
+        "language": "es",
+        "status": "approved",
+        "category": "UTILITY",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Pedido {{1}}"},
+            {"type": "BODY", "text": "Hola {{1}}, tu pedido {{2}} va en camino."},
+            {"type": "FOOTER", "text": "Gracias por tu compra"},
+        ],
+    },
+    {
+        "name": "spring_sale",
+        "language": "es",
+        "status": "paused",
+        "category": "MARKETING",
+        "components": [{"type": "BODY", "text": "¡Rebajas de primavera!"}],
+    },
+    {
+        "name": "catalog_photo",
+        "language": "es",
+        "status": "approved",
+        "category": "MARKETING",
+        "components": [
+            {"type": "HEADER", "format": "IMAGE"},
+            {"type": "BODY", "text": "Nuestro catálogo"},
+        ],
+    },
+]
+
+
+def _placeholders(text: object) -> int:
+    return len(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text))) if isinstance(text, str) else 0
+
+
+def _template_error(template: object) -> web.Response | None:
+    """Meta's answer to a template send that does not fit TEMPLATES; None when it does."""
+    if not isinstance(template, dict):
+        return _error(400, "template must be an object (fake 360dialog)")
+    language = template.get("language")
+    code = language.get("code") if isinstance(language, dict) else None
+    known = next(
+        (t for t in TEMPLATES if t["name"] == template.get("name") and t["language"] == code),
+        None,
+    )
+    if known is None:
+        return _error(404, "Template name does not exist in the translation", code=132001)
+    if known["status"] != "approved":
+        return _error(400, "Template is paused", code=132015)
+    components = known["components"]
+    assert isinstance(components, list)
+    sent = {
+        str(c.get("type", "")).upper(): len(c.get("parameters") or [])
+        for c in template.get("components") or []
+        if isinstance(c, dict)
+    }
+    for component in components:
+        part = component["type"]
+        if _placeholders(component.get("text")) != sent.get(part, 0):
+            return _error(
+                400, "Number of parameters does not match the expected number", code=132000
+            )
+    return None
+
+
+async def _templates(request: web.Request) -> web.Response:
+    if not request.headers.get("D360-API-KEY"):
+        return _error(401, "Missing D360-API-KEY (fake 360dialog)")
+    return web.json_response(
+        {"count": len(TEMPLATES), "total": len(TEMPLATES), "offset": 0, "waba_templates": TEMPLATES}
+    )
+
+
 async def _messages(request: web.Request) -> web.Response:
     body = await request.json()
     if body.get("status") == "read":
         return web.json_response({"success": True})
+    if body.get("type") == "template":
+        refused = _template_error(body.get("template"))
+        if refused is not None:
+            return refused
     wamid = f"wamid.FAKE{uuid.uuid4().hex}"
     # Meta answers a send to a user id (`recipient`) with user_id, not wa_id.
     if "to" in body:
@@ -81,8 +172,8 @@ async def _configure_webhook(request: web.Request) -> web.Response:
     return web.json_response({"url": url})
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": {"code": 100, "message": message}}, status=status)
+def _error(status: int, message: str, *, code: int = 100) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 async def _unknown(_: web.Request) -> web.Response:
@@ -93,6 +184,7 @@ def make_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/messages", _messages)
     app.router.add_post("/v1/configs/webhook", _configure_webhook)
+    app.router.add_get("/v1/configs/templates", _templates)
     app.router.add_get("/whatsapp_business/attachments/", _media_bytes)
     app.router.add_get(r"/{media_id:[0-9]+}", _media_info)
     app.router.add_route("*", "/{tail:.*}", _unknown)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
 from service.repositories.conversations import Conversation, ConversationDetailsRow
 from service.repositories.messages import Message
-from service.whatsapp.domain import MAX_CAPTION_LENGTH, MAX_TEXT_LENGTH, WindowStatus, window_status
+from service.repositories.templates import StoredTemplate
+from service.whatsapp.domain import WindowStatus, window_status
+from service.whatsapp.templates import APPROVED, TemplateParameterCounts, needs
 
 __all__ = [
     "ConversationListItem",
@@ -20,7 +22,8 @@ __all__ = [
     "LinkContactBody",
     "Message",
     "MessagePage",
-    "SendMessageBody",
+    "TemplateList",
+    "UsableTemplate",
 ]
 
 
@@ -62,29 +65,45 @@ class MessagePage(msgspec.Struct, frozen=True):
     ]
 
 
-class SendMessageBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A free-form reply: `text` for text; `media_url` (public https URL) for media."""
+class UsableTemplate(msgspec.Struct, frozen=True, kw_only=True):
+    """An approved template this conversation's channel can send, and what it needs."""
 
-    type: Annotated[
-        Literal["text", "image", "video", "audio", "document"],
-        Meta(description="What is sent: `text`, or a media type with `media_url`"),
+    name: Annotated[str, Meta(description="Send it as `name` of a `template` reply")]
+    language: Annotated[str, Meta(description="Send it as `language` of a `template` reply")]
+    category: Annotated[
+        str | None, Meta(description="Meta's category: `marketing`, `utility`, `authentication`")
     ]
-    text: Annotated[
-        Annotated[str, Meta(min_length=1, max_length=MAX_TEXT_LENGTH)] | None,
-        Meta(description="The message text; required for `text`"),
-    ] = None
-    media_url: Annotated[
-        Annotated[str, Meta(max_length=2048, pattern=r"^https://[^\s]+$")] | None,
-        Meta(description="A public https URL of the file; required for media types"),
-    ] = None
-    caption: Annotated[
-        Annotated[str, Meta(max_length=MAX_CAPTION_LENGTH)] | None,
-        Meta(description="Text shown under an image, video or document"),
-    ] = None
-    filename: Annotated[
-        Annotated[str, Meta(min_length=1, max_length=240)] | None,
-        Meta(description="The file name the customer sees, for a document"),
-    ] = None
+    parameters: Annotated[
+        TemplateParameterCounts,
+        Meta(description="How many texts `parameters.header` and `parameters.body` must hold"),
+    ]
+    header: Annotated[str | None, Meta(description="The header text, placeholders as {{1}}")]
+    body: Annotated[str | None, Meta(description="The body text, placeholders as {{1}}, {{2}}, …")]
+    footer: Annotated[str | None, Meta(description="The footer text")]
+
+    @classmethod
+    def usable(cls, template: StoredTemplate) -> UsableTemplate | None:
+        """None for a template that cannot be sent (not approved, or needs what replies lack)."""
+        if template.status != APPROVED:
+            return None
+        needed = needs(template.components)
+        if needed.unsupported is not None:
+            return None
+        return cls(
+            name=template.name,
+            language=template.language,
+            category=template.category,
+            parameters=needed.parameters,
+            header=needed.header,
+            body=needed.body,
+            footer=needed.footer,
+        )
+
+
+class TemplateList(msgspec.Struct, frozen=True):
+    items: Annotated[
+        list[UsableTemplate], Meta(description="Approved templates of the channel, by name")
+    ]
 
 
 class LinkContactBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
