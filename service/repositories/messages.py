@@ -190,19 +190,27 @@ async def record_send(
     error_code: int | None = None,
     error_message: str | None = None,
 ) -> Message | None:
-    values: dict[str, Any] = {"status": status, "status_timestamp": at.isoformat()}
-    if wamid is not None:
-        values["wamid"] = wamid
-    if status == "failed":
-        values["error_code"] = error_code
-        values["error_message"] = error_message
-    result = await (
-        db.table("messages")
-        .update(values)
-        .eq("id", str(message_id))
-        .eq("sent_by", str(sent_by))
-        .eq("direction", "outbound")
-        .eq("status", "pending")
-        .execute()
-    )
+    """The sender's outcome from `pending`, or over the sweep's "outcome unknown" (service role).
+
+    None when the message is not this sender's reply or its outcome is known.
+    """
+    params: dict[str, Any] = {
+        "p_message_id": str(message_id),
+        "p_sent_by": str(sent_by),
+        "p_status": status,
+        "p_at": at.isoformat(),
+        "p_wamid": wamid,
+        "p_error_code": error_code if status == "failed" else None,
+        "p_error_message": error_message if status == "failed" else None,
+    }
+    result = await db.rpc("record_reply_outcome", params).select(_COLUMNS).execute()
     return _one(result.data)
+
+
+async def sweep_pending_replies(
+    db: AsyncPostgrestClient, *, older_than_seconds: int, limit: int
+) -> list[uuid.UUID]:
+    """Fails replies pending longer than that as "outcome unknown"; their ids (service role)."""
+    params: dict[str, Any] = {"p_older_than_seconds": older_than_seconds, "p_limit": limit}
+    result = await db.rpc("sweep_pending_replies", params).execute()
+    return [uuid.UUID(str(row)) for row in _rows(result.data)]

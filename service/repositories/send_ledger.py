@@ -25,10 +25,9 @@ from supabase import AsyncClient
 
 from service.repositories import messages as messages_repo
 from service.repositories.messages import Message, NewOutbound
+from service.settings import LEDGER_RETRY_DELAYS
 
 log = logging.getLogger(__name__)
-
-_ATTEMPTS = (0.0, 0.2, 1.0, 3.0)  # seconds before each try
 
 
 class SendLedger:
@@ -70,7 +69,7 @@ class SendLedger:
         A message that left for WhatsApp must not stay `pending` because the
         database blinked: short outages are retried for a few seconds.
         """
-        for delay in _ATTEMPTS:
+        for delay in LEDGER_RETRY_DELAYS:
             await asyncio.sleep(delay)
             try:
                 recorded = await self._record(

@@ -19,6 +19,7 @@ from typing import TypeVar
 import httpx
 import msgspec
 
+from service.settings import SEND_ATTEMPTS, SEND_BACKOFF_CAP_SECONDS
 from service.whatsapp.domain import MediaType, Send360MessageParams, Send360Response
 from service.whatsapp.errors import D360Error, D360NetworkError, error_from_response
 
@@ -68,9 +69,9 @@ class D360Client:
         *,
         base_url: str = DEFAULT_BASE_URL,
         timeout: httpx.Timeout | float = 10.0,
-        max_attempts: int = 4,
+        max_attempts: int = SEND_ATTEMPTS,
         backoff_base: float = 0.5,
-        backoff_cap: float = 8.0,
+        backoff_cap: float = SEND_BACKOFF_CAP_SECONDS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if max_attempts < 1:
