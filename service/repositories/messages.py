@@ -14,7 +14,7 @@ import msgspec
 from msgspec import Meta
 from postgrest import AsyncPostgrestClient
 
-MessageStatus = Literal["pending", "sent", "delivered", "read", "failed"]
+from service.whatsapp.vocabulary import DeliveryStatus, Direction, MessageType
 
 _COLUMNS = (
     "id,conversation_id,workspace_id,wamid,direction,type,content,status,status_timestamp,"
@@ -31,19 +31,25 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
         str | None, Meta(description="WhatsApp's message id; null until 360dialog accepted a reply")
     ]
     direction: Annotated[
-        Literal["inbound", "outbound"],
+        Direction,
         Meta(description="`inbound` from the customer, `outbound` from the business"),
     ]
     type: Annotated[
-        str, Meta(description="WhatsApp's message type: `text`, `image`, `audio`, `location`, …")
+        MessageType,
+        Meta(
+            description="WhatsApp's message type; `unsupported` for a kind this service cannot show"
+        ),
     ]
     content: Annotated[
         dict[str, Any],
         Meta(description="The type's fields (`body` for text; `media_id`, `caption`, … for media)"),
     ]
     status: Annotated[
-        MessageStatus,
-        Meta(description="Delivery state: pending, sent, delivered, read, or failed; never back"),
+        DeliveryStatus,
+        Meta(
+            description="Delivery state: pending, sent, delivered, read, or failed; never back "
+            "(`unknown` is reserved for a state a newer server may add)"
+        ),
     ]
     status_timestamp: Annotated[
         datetime | None, Meta(description="WhatsApp's time of the current status")

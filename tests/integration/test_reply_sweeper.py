@@ -14,6 +14,7 @@ from service.repositories.inbox import IngestBatch, StatusRow
 from service.repositories.messages import NewOutbound
 from service.repositories.send_ledger import SendLedger
 from service.settings import Settings
+from service.whatsapp.vocabulary import DeliveryStatus
 from tests.support.inbox import AGENT_A, CHANNEL_A, WORKSPACE_A
 from tests.support.payloads import new_phone, new_wamid
 from tests.support.rows import rows
@@ -113,7 +114,7 @@ async def test_a_late_sender_replaces_the_unknown_outcome_once(
     status = StatusRow(
         workspace_id=uuid.UUID(WORKSPACE_A),
         wamid=wamid,
-        status="delivered",
+        status=DeliveryStatus.DELIVERED,
         timestamp=datetime.now(UTC),
     )
     await inbox.ingest(clients.service_db, IngestBatch(statuses=[status]))

@@ -10,6 +10,7 @@ from service.clients import Clients
 from service.repositories import inbox
 from service.repositories.inbox import IngestBatch, StatusRow
 from service.repositories.send_ledger import SendLedger
+from service.whatsapp.vocabulary import DeliveryStatus
 from tests.support.inbox import AGENT_A, CHANNEL_A, WORKSPACE_A
 from tests.support.payloads import new_phone, new_wamid
 from tests.support.rows import rows
@@ -104,7 +105,7 @@ async def test_a_status_racing_the_send_result_is_never_left_parked(clients: Cli
         status = StatusRow(
             workspace_id=uuid.UUID(WORKSPACE_A),
             wamid=wamid,
-            status="delivered",
+            status=DeliveryStatus.DELIVERED,
             timestamp=datetime.now(tz=UTC),
         )
         await inbox.ingest(clients.service_db, IngestBatch(statuses=[status]))
