@@ -8,7 +8,6 @@ pooled across channels and tests can fake the transport.
 from __future__ import annotations
 
 import asyncio
-import email.message
 import logging
 import random
 import re
@@ -20,7 +19,7 @@ import httpx
 import msgspec
 
 from service.settings import SEND_ATTEMPTS, SEND_BACKOFF_CAP_SECONDS
-from service.whatsapp.domain import MediaType, Send360MessageParams, Send360Response
+from service.whatsapp.domain import Send360MessageParams, Send360Response
 from service.whatsapp.errors import D360Error, D360NetworkError, error_from_response
 
 log = logging.getLogger(__name__)
@@ -54,12 +53,6 @@ class MediaInfo(msgspec.Struct, frozen=True):
     sha256: str | None = None
     file_size: int | None = None
     id: str | None = None
-
-
-class DownloadedMedia(msgspec.Struct, frozen=True):
-    content: bytes
-    content_type: str | None = None
-    filename: str | None = None
 
 
 class D360Client:
@@ -97,44 +90,6 @@ class D360Client:
             raise _bad_response(response, "send response carried no message id")
         return sent
 
-    async def send_text_message(
-        self,
-        api_key: str,
-        to: str,
-        body: str,
-        *,
-        preview_url: bool = False,
-        reply_to: str | None = None,
-    ) -> Send360Response:
-        params = Send360MessageParams(
-            to=to, type="text", body=body, preview_url=preview_url, context_message_id=reply_to
-        )
-        return await self.send_message(api_key, params)
-
-    async def send_media_message(
-        self,
-        api_key: str,
-        to: str,
-        media_type: MediaType,
-        *,
-        media_id: str | None = None,
-        link: str | None = None,
-        caption: str | None = None,
-        filename: str | None = None,
-        reply_to: str | None = None,
-    ) -> Send360Response:
-        """Send uploaded media (`media_id`, preferred) or a public URL (`link`)."""
-        params = Send360MessageParams(
-            to=to,
-            type=media_type,
-            media_id=media_id,
-            link=link,
-            caption=caption,
-            filename=filename,
-            context_message_id=reply_to,
-        )
-        return await self.send_message(api_key, params)
-
     async def mark_as_read(self, api_key: str, message_id: str) -> None:
         """Mark an inbound message (and the ones before it) as read."""
         if not message_id:
@@ -152,20 +107,9 @@ class D360Client:
         )
         return _decode(response, MediaInfo, "media info")
 
-    async def download_media(self, api_key: str, url: str) -> DownloadedMedia:
-        """Fetch a media URL from `get_media_url` into memory."""
-        response = await self._request(
-            "GET", self.media_download_url(url), api_key, idempotent=True, label="media download"
-        )
-        return DownloadedMedia(
-            content=response.content,
-            content_type=response.headers.get("content-type"),
-            filename=_filename(response.headers.get("content-disposition")),
-        )
-
     @asynccontextmanager
     async def stream_media(self, api_key: str, url: str) -> AsyncIterator[httpx.Response]:
-        """Like `download_media`, but yields the open response to stream its body.
+        """Yields the open response to a media URL from `get_media_url`, to stream its body.
 
         Errors before the body (HTTP errors, failed connects) are retried and raised
         as D360Error / D360NetworkError; a failure while reading the body surfaces as
@@ -326,16 +270,3 @@ def _seconds(retry_after: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if seconds >= 0 else None
-
-
-def _filename(disposition: str | None) -> str | None:
-    if not disposition:
-        return None
-    header = email.message.Message()
-    header["content-disposition"] = disposition
-    name = header.get_filename()
-    if not name:
-        return None
-    # Never hand a path to whoever saves the file.
-    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    return name or None
