@@ -19,7 +19,12 @@ import httpx
 import msgspec
 
 from service.settings import SEND_ATTEMPTS, SEND_BACKOFF_CAP_SECONDS
-from service.whatsapp.domain import Send360MessageParams, Send360Response
+from service.whatsapp.domain import (
+    Recipient,
+    Reply,
+    Send360Response,
+    cloud_message,
+)
 from service.whatsapp.errors import D360Error, D360NetworkError, error_from_response
 
 log = logging.getLogger(__name__)
@@ -80,10 +85,13 @@ class D360Client:
 
     # --- messages -----------------------------------------------------------------------
 
-    async def send_message(self, api_key: str, params: Send360MessageParams) -> Send360Response:
-        """Send one message. A 200 means accepted; delivery arrives later as a status webhook."""
+    async def send_message(
+        self, api_key: str, recipient: Recipient, reply: Reply, *, reply_to: str | None = None
+    ) -> Send360Response:
+        """Send one reply. A 200 means accepted; delivery arrives later as a status webhook."""
+        body = cloud_message(recipient, reply, context_message_id=reply_to)
         response = await self._request(
-            "POST", self._url("/messages"), api_key, body=params.to_body(), idempotent=False
+            "POST", self._url("/messages"), api_key, body=body, idempotent=False
         )
         sent = _decode(response, Send360Response, "send response")
         if not sent.messages:
