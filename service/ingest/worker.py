@@ -17,6 +17,7 @@ from service.ingest.normalize import Undeliverable, normalize_event
 from service.repositories import inbox
 from service.repositories import messages as messages_repo
 from service.repositories.inbox import ClaimedEvent, IngestBatch
+from service.repositories.roles import ServiceDb
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class Worker:
         swept: list[uuid.UUID] = []
         while True:
             batch = await messages_repo.sweep_pending_replies(
-                self._db.postgrest,
+                ServiceDb(self._db.postgrest),
                 older_than_seconds=self._settings.reply_pending_timeout_seconds,
                 limit=SWEEP_BATCH,
             )

@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from postgrest import AsyncPostgrestClient
+from postgrest import APIError
 
+from service.repositories.roles import AgentDb, ServiceDb
 from service.whatsapp.vocabulary import DeliveryStatus, Direction, MessageType
 
 _COLUMNS = (
@@ -83,6 +84,14 @@ class NewOutbound(msgspec.Struct, frozen=True, kw_only=True):
     media_filename: str | None = None
 
 
+class IdempotencyKeyTaken(Exception):
+    """The sender already used this Idempotency-Key in this conversation."""
+
+
+class SenderNotMember(Exception):
+    """The reply's sender is not a member of the conversation's workspace."""
+
+
 def _rows(data: Any) -> list[dict[str, Any]]:
     return list(data or [])
 
@@ -93,7 +102,7 @@ def _one(data: Any) -> Message | None:
 
 
 async def page(
-    db: AsyncPostgrestClient,
+    db: AgentDb,
     conversation_id: uuid.UUID,
     *,
     limit: int,
@@ -109,7 +118,7 @@ async def page(
     return msgspec.convert(_rows(result.data), list[Message], strict=False)
 
 
-async def get(db: AsyncPostgrestClient, message_id: uuid.UUID) -> Message | None:
+async def get(db: AgentDb, message_id: uuid.UUID) -> Message | None:
     result = (
         await db.table("messages").select(_COLUMNS).eq("id", str(message_id)).limit(1).execute()
     )
@@ -117,7 +126,7 @@ async def get(db: AsyncPostgrestClient, message_id: uuid.UUID) -> Message | None
 
 
 async def by_idempotency_key(
-    db: AsyncPostgrestClient, conversation_id: uuid.UUID, sent_by: uuid.UUID, key: str
+    db: ServiceDb, conversation_id: uuid.UUID, sent_by: uuid.UUID, key: str
 ) -> Message | None:
     """The reply this sender stored with this key in this conversation (service role)."""
     result = (
@@ -133,7 +142,7 @@ async def by_idempotency_key(
     return msgspec.convert(rows[0]["messages"], Message, strict=False) if rows else None
 
 
-async def last_inbound_wamid(db: AsyncPostgrestClient, conversation_id: uuid.UUID) -> str | None:
+async def last_inbound_wamid(db: AgentDb, conversation_id: uuid.UUID) -> str | None:
     result = (
         await db.table("messages")
         .select("wamid")
@@ -150,11 +159,12 @@ async def last_inbound_wamid(db: AsyncPostgrestClient, conversation_id: uuid.UUI
     return wamid if isinstance(wamid, str) else None
 
 
-async def open_reply(db: AsyncPostgrestClient, new: NewOutbound) -> Message:
+async def open_reply(db: ServiceDb, new: NewOutbound) -> Message:
     """Stores the reply as `pending` with its key (service role).
 
-    Raises postgrest.APIError 23505 when the sender already used the key in
-    this conversation, 42501 when the sender is not a member of its workspace.
+    Raises IdempotencyKeyTaken when the sender already used the key in this
+    conversation, SenderNotMember when the sender is not a member of its
+    workspace.
     """
     params: dict[str, Any] = {
         "p_conversation_id": str(new.conversation_id),
@@ -165,15 +175,20 @@ async def open_reply(db: AsyncPostgrestClient, new: NewOutbound) -> Message:
         "p_media_filename": new.media_filename,
         "p_idempotency_key": new.idempotency_key,
     }
-    result = await db.rpc("open_reply", params).select(_COLUMNS).execute()
+    try:
+        result = await db.rpc("open_reply", params).select(_COLUMNS).execute()
+    except APIError as exc:
+        if exc.code == "23505":
+            raise IdempotencyKeyTaken(new.idempotency_key) from exc
+        if exc.code == "42501":
+            raise SenderNotMember(str(new.sent_by)) from exc
+        raise
     opened = _one(result.data)
     assert opened is not None, "open_reply returned no row"
     return opened
 
 
-async def own_outbound(
-    db: AsyncPostgrestClient, message_id: uuid.UUID, sent_by: uuid.UUID
-) -> Message | None:
+async def own_outbound(db: ServiceDb, message_id: uuid.UUID, sent_by: uuid.UUID) -> Message | None:
     result = await (
         db.table("messages")
         .select(_COLUMNS)
@@ -186,7 +201,7 @@ async def own_outbound(
 
 
 async def record_send(
-    db: AsyncPostgrestClient,
+    db: ServiceDb,
     message_id: uuid.UUID,
     *,
     sent_by: uuid.UUID,
@@ -214,7 +229,7 @@ async def record_send(
 
 
 async def sweep_pending_replies(
-    db: AsyncPostgrestClient, *, older_than_seconds: int, limit: int
+    db: ServiceDb, *, older_than_seconds: int, limit: int
 ) -> list[uuid.UUID]:
     """Fails replies pending longer than that as "outcome unknown"; their ids (service role)."""
     params: dict[str, Any] = {"p_older_than_seconds": older_than_seconds, "p_limit": limit}
