@@ -11,6 +11,7 @@ from httpx_aiohttp import AiohttpTransport
 from postgrest import AsyncPostgrestClient
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
+from service.repositories.roles import AgentDb, ServiceDb
 from service.settings import Settings
 
 
@@ -28,20 +29,27 @@ class Clients:
     def rest_url(self) -> str:
         return f"{self.settings.supabase_url.rstrip('/')}/rest/v1"
 
-    def user_db(self, access_token: str) -> AsyncPostgrestClient:
+    @property
+    def service_rest(self) -> ServiceDb:
+        """PostgREST as the service role (the supabase client's own, shared)."""
+        return ServiceDb(self.service_db.postgrest)
+
+    def user_db(self, access_token: str) -> AgentDb:
         """PostgREST as the calling user, so RLS decides.
 
         A fresh, cheap client per request shares `db_http`. Never close it:
         postgrest-py would close the shared httpx client with it.
         """
-        return AsyncPostgrestClient(
-            self.rest_url,
-            headers={
-                "apikey": self.settings.supabase_anon_key,
-                "Authorization": f"Bearer {access_token}",
-            },
-            http_client=self.db_http,
-            retry_enabled=False,
+        return AgentDb(
+            AsyncPostgrestClient(
+                self.rest_url,
+                headers={
+                    "apikey": self.settings.supabase_anon_key,
+                    "Authorization": f"Bearer {access_token}",
+                },
+                http_client=self.db_http,
+                retry_enabled=False,
+            )
         )
 
 

@@ -21,6 +21,11 @@ import msgspec
 DEFAULT_D360_BASE_URL = "https://waba-v2.360dialog.io"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+# A send's retries (service/whatsapp/d360.py and the SendLedger use these):
+# they bound how long a live reply stays `pending`.
+SEND_ATTEMPTS = 4
+SEND_BACKOFF_CAP_SECONDS = 8.0
+LEDGER_RETRY_DELAYS = (0.0, 0.2, 1.0, 3.0)  # seconds before each try to record an outcome
 
 
 class SettingsError(ValueError):
@@ -63,6 +68,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # send also refreshes that channel at once).
     template_refresh_seconds: int = 3600
     http_timeout_seconds: float = 10.0
+    # A reply still `pending` this long after it was stored is failed by the
+    # worker as "outcome unknown" (its sender died mid-send); it must exceed
+    # what a live send can take (`send_budget_seconds`), or a slow send would
+    # be failed while it may still succeed. The view ops_pending_replies calls
+    # a reply stale past the default.
+    reply_pending_timeout_seconds: int = 300
+    # How often the worker looks for such replies.
+    reply_sweep_interval_seconds: float = 60.0
     # How long a stopping API waits for accepted requests (then it closes them).
     # Whole seconds (what uvicorn takes), at least 1: for uvicorn 0 means no limit.
     shutdown_timeout_seconds: int = 30
@@ -89,7 +102,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if raw is None or raw == "":
                 continue
             fields[name] = _parse(name, raw.strip())
-        return msgspec.convert(fields, cls)
+        settings = msgspec.convert(fields, cls)
+        if settings.reply_pending_timeout_seconds <= settings.send_budget_seconds:
+            raise SettingsError(
+                f"REPLY_PENDING_TIMEOUT_SECONDS={settings.reply_pending_timeout_seconds} is not "
+                f"longer than a send can take ({settings.send_budget_seconds:g}s with "
+                f"HTTP_TIMEOUT_SECONDS={settings.http_timeout_seconds:g}): raise it, or a slow "
+                "send would be failed while it may still succeed"
+            )
+        return settings
+
+    @property
+    def send_budget_seconds(self) -> float:
+        """The longest a live reply can stay `pending`: 360dialog's tries, then the ledger's.
+
+        Per try to 360dialog, HTTP_TIMEOUT_SECONDS may run out while
+        connecting, writing and reading; between tries the backoff waits at
+        most its cap. Recording the answer then takes up to the ledger's
+        tries, each with its own timeout, and their pauses.
+        """
+        sending = SEND_ATTEMPTS * 3 * self.http_timeout_seconds
+        sending += (SEND_ATTEMPTS - 1) * SEND_BACKOFF_CAP_SECONDS
+        recording = len(LEDGER_RETRY_DELAYS) * self.http_timeout_seconds + sum(LEDGER_RETRY_DELAYS)
+        return sending + recording
 
     def require(self, *needs: Need) -> Settings:
         """Raises SettingsError for the first missing setting these needs call for."""
@@ -151,11 +186,13 @@ _INTS = {
     "worker_prune_done_after_hours": (1, 24 * 365),
     "shutdown_timeout_seconds": (1, 3600),
     "template_refresh_seconds": (1, 7 * 86_400),
+    "reply_pending_timeout_seconds": (60, 7 * 86_400),
 }
 _FLOATS = {
     "webhook_batch_window_ms": (0.0, 1000.0),
     "worker_idle_poll_seconds": (0.001, 3600.0),
     "http_timeout_seconds": (0.1, 600.0),
+    "reply_sweep_interval_seconds": (0.05, 3600.0),
 }
 _URLS = ("supabase_url", "supabase_jwks_url", "d360_base_url")
 

@@ -18,6 +18,7 @@ from service.cache import ChannelCache
 from service.repositories import channels as channels_repo
 from service.repositories import templates as templates_repo
 from service.repositories.channels import UnknownChannel
+from service.repositories.roles import ServiceDb
 from service.whatsapp.d360 import D360Client
 from service.whatsapp.errors import D360AuthError
 
@@ -58,7 +59,9 @@ class TemplateRefresher:
         except D360AuthError:
             self._channels.forget(phone_number_id)
             raise
-        return await templates_repo.replace_for_channel(self._db.postgrest, channel.id, listed)
+        return await templates_repo.replace_for_channel(
+            ServiceDb(self._db.postgrest), channel.id, listed
+        )
 
     async def refresh_all(self) -> RefreshReport:
         """Every active channel; one channel's failure does not stop the others."""

@@ -23,11 +23,12 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ExceptionHandlersMap
-from postgrest import APIError, AsyncPostgrestClient
+from postgrest import APIError
 
 from service.api.auth import AuthUser, TokenVerifier, authenticate
 from service.api.errors import ApiError, ErrorBody, ErrorCode, documented, error_response
 from service.repositories.channel_keys import ChannelKeys
+from service.repositories.roles import AgentDb
 from service.repositories.send_ledger import SendLedger
 from service.root import Root, api_runtime
 from service.whatsapp.d360 import D360Client
@@ -63,7 +64,7 @@ class AgentServices:
     keys: ChannelKeys
     ledger: SendLedger
     d360: D360Client
-    user_db: Callable[[str], AsyncPostgrestClient]
+    user_db: Callable[[str], AgentDb]
     # Re-reads one channel's templates in the background (after 360dialog refused one);
     # only this bound operation, never the refresher and its service-role client.
     refresh_templates: Callable[[str], None]
@@ -93,7 +94,7 @@ async def provide_agent(request: Request[Any, Any, Any], state: State) -> AuthUs
     return await authenticate(_services(state).verifier, request.headers.get("authorization"))
 
 
-def provide_user_db(state: State, agent: NamedDependency[AuthUser]) -> AsyncPostgrestClient:
+def provide_user_db(state: State, agent: NamedDependency[AuthUser]) -> AgentDb:
     return _services(state).user_db(agent.token)
 
 

@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
-from postgrest import AsyncPostgrestClient
 
 from service.api.agent import (
     AGENT_DEPENDENCIES,
@@ -49,6 +48,7 @@ from service.repositories.conversations import (
     ConversationFilters,
     WorkspaceRequired,
 )
+from service.repositories.roles import AgentDb
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
 from service.whatsapp.domain import Reply
@@ -79,7 +79,7 @@ class ConversationController(Controller):
     )
     async def list_conversations(
         self,
-        user_db: NamedDependency[AsyncPostgrestClient],
+        user_db: NamedDependency[AgentDb],
         workspace_id: Annotated[
             uuid.UUID | None,
             QueryParameter(description="Only this workspace's (default: every workspace of yours)"),
@@ -143,7 +143,7 @@ class ConversationController(Controller):
         summary="One conversation with its contact, tags, recent orders and window",
     )
     async def get_conversation(
-        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: ConversationId
+        self, user_db: NamedDependency[AgentDb], conversation_id: ConversationId
     ) -> ConversationWithDetails:
         return ConversationWithDetails.build(await _visible(user_db, conversation_id), now_utc())
 
@@ -157,7 +157,7 @@ class ConversationController(Controller):
     )
     async def list_messages(
         self,
-        user_db: NamedDependency[AsyncPostgrestClient],
+        user_db: NamedDependency[AgentDb],
         conversation_id: ConversationId,
         before: Annotated[
             str | None,
@@ -192,16 +192,14 @@ class ConversationController(Controller):
     )
     async def mark_read(
         self,
-        user_db: NamedDependency[AsyncPostgrestClient],
+        user_db: NamedDependency[AgentDb],
         channel_keys: NamedDependency[ChannelKeys],
         d360: NamedDependency[D360Client],
         conversation_id: ConversationId,
     ) -> Response[ConversationWithDetails]:
         row = await _visible(user_db, conversation_id)
         had_unread = row.unread_count > 0 or not row.is_read
-        if not await conversations_repo.update(
-            user_db, conversation_id, {"is_read": True, "unread_count": 0}
-        ):
+        if not await conversations_repo.mark_read(user_db, conversation_id):
             raise not_found()
         receipt = None
         if had_unread:
@@ -220,9 +218,11 @@ class ConversationController(Controller):
         summary="Archive",
     )
     async def archive(
-        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: ConversationId
+        self, user_db: NamedDependency[AgentDb], conversation_id: ConversationId
     ) -> ConversationWithDetails:
-        return await _set(user_db, conversation_id, {"status": "archived"})
+        if not await conversations_repo.set_status(user_db, conversation_id, "archived"):
+            raise not_found()
+        return await _details(user_db, conversation_id)
 
     @post(
         "/{conversation_id:uuid}/unarchive",
@@ -233,9 +233,11 @@ class ConversationController(Controller):
         summary="Unarchive (a new inbound message also does this)",
     )
     async def unarchive(
-        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: ConversationId
+        self, user_db: NamedDependency[AgentDb], conversation_id: ConversationId
     ) -> ConversationWithDetails:
-        return await _set(user_db, conversation_id, {"status": "active"})
+        if not await conversations_repo.set_status(user_db, conversation_id, "active"):
+            raise not_found()
+        return await _details(user_db, conversation_id)
 
     @put(
         "/{conversation_id:uuid}/contact",
@@ -248,7 +250,7 @@ class ConversationController(Controller):
     )
     async def link_contact(
         self,
-        user_db: NamedDependency[AsyncPostgrestClient],
+        user_db: NamedDependency[AgentDb],
         conversation_id: ConversationId,
         data: JSONBody[LinkContactBody],
     ) -> ConversationWithDetails:
@@ -257,8 +259,9 @@ class ConversationController(Controller):
             user_db, data.contact_id, row.workspace_id
         ):
             raise invalid("contact_id", "no such contact in this conversation's workspace")
-        contact = str(data.contact_id) if data.contact_id else None
-        return await _set(user_db, conversation_id, {"contact_id": contact})
+        if not await conversations_repo.link_contact(user_db, conversation_id, data.contact_id):
+            raise not_found()
+        return await _details(user_db, conversation_id)
 
     @get(
         "/{conversation_id:uuid}/templates",
@@ -276,7 +279,7 @@ class ConversationController(Controller):
         ),
     )
     async def list_templates(
-        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: ConversationId
+        self, user_db: NamedDependency[AgentDb], conversation_id: ConversationId
     ) -> TemplateList:
         row = await _visible(user_db, conversation_id)
         channel = await conversations_repo.channel(user_db, row.phone_number_id, row.workspace_id)
@@ -318,7 +321,7 @@ class ConversationController(Controller):
     async def send_message(
         self,
         agent: NamedDependency[AuthUser],
-        user_db: NamedDependency[AsyncPostgrestClient],
+        user_db: NamedDependency[AgentDb],
         channel_keys: NamedDependency[ChannelKeys],
         send_ledger: NamedDependency[SendLedger],
         d360: NamedDependency[D360Client],
@@ -350,16 +353,12 @@ class ConversationController(Controller):
         )
 
 
-async def _visible(db: AsyncPostgrestClient, conversation_id: uuid.UUID) -> ConversationDetailsRow:
+async def _visible(db: AgentDb, conversation_id: uuid.UUID) -> ConversationDetailsRow:
     row = await conversations_repo.get(db, conversation_id)
     if row is None:
         raise not_found()
     return row
 
 
-async def _set(
-    db: AsyncPostgrestClient, conversation_id: uuid.UUID, values: dict[str, object]
-) -> ConversationWithDetails:
-    if not await conversations_repo.update(db, conversation_id, values):
-        raise not_found()
+async def _details(db: AgentDb, conversation_id: uuid.UUID) -> ConversationWithDetails:
     return ConversationWithDetails.build(await _visible(db, conversation_id), now_utc())

@@ -8,7 +8,6 @@ from litestar import Controller, get
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.response import Stream
-from postgrest import AsyncPostgrestClient
 
 from service.api.agent import (
     AGENT_DEPENDENCIES,
@@ -29,6 +28,7 @@ from service.api.openapi import MediaOperation, MessageId
 from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
 from service.repositories.channel_keys import ChannelKeys
+from service.repositories.roles import AgentDb
 from service.whatsapp.d360 import D360Client
 
 
@@ -58,7 +58,7 @@ class MessageController(Controller):
     )
     async def media(
         self,
-        user_db: NamedDependency[AsyncPostgrestClient],
+        user_db: NamedDependency[AgentDb],
         channel_keys: NamedDependency[ChannelKeys],
         d360: NamedDependency[D360Client],
         message_id: MessageId,
@@ -72,7 +72,7 @@ class MessageController(Controller):
 
 
 async def _media(
-    user_db: AsyncPostgrestClient,
+    user_db: AgentDb,
     channel_keys: ChannelKeys,
     d360: D360Client,
     message_id: uuid.UUID,

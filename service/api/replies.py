@@ -47,7 +47,6 @@ from typing import Any
 import msgspec
 from litestar import Response
 from litestar.background_tasks import BackgroundTask
-from postgrest import APIError, AsyncPostgrestClient
 
 from service.api.agent import invalid, text_input
 from service.api.auth import AuthUser
@@ -57,7 +56,8 @@ from service.repositories import messages as messages_repo
 from service.repositories import templates as templates_repo
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.conversations import Conversation
-from service.repositories.messages import Message, NewOutbound
+from service.repositories.messages import IdempotencyKeyTaken, Message, NewOutbound
+from service.repositories.roles import AgentDb
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
 from service.whatsapp.domain import (
@@ -130,7 +130,7 @@ class Prepared(msgspec.Struct, frozen=True, kw_only=True):
     media_filename: str | None = None
 
 
-async def prepare(db: AsyncPostgrestClient, reply: Reply, conversation: Conversation) -> Prepared:
+async def prepare(db: AgentDb, reply: Reply, conversation: Conversation) -> Prepared:
     """The stored form of a reply; the checks that need the database happen here (422s)."""
     content = reply_content(reply)
     match reply:
@@ -150,7 +150,7 @@ async def prepare(db: AsyncPostgrestClient, reply: Reply, conversation: Conversa
 
 
 async def _prepare_template(
-    db: AsyncPostgrestClient,
+    db: AgentDb,
     reply: TemplateReply,
     conversation: Conversation,
     content: dict[str, Any],
@@ -245,7 +245,7 @@ def replay(existing: Message, reply: Reply) -> Response[Message]:
 
 async def send_reply(
     *,
-    db: AsyncPostgrestClient,
+    db: AgentDb,
     keys: ChannelKeys,
     ledger: SendLedger,
     d360: D360Client,
@@ -289,7 +289,7 @@ async def send_reply(
 
 
 async def channel_key(
-    db: AsyncPostgrestClient, keys: ChannelKeys, conversation: Conversation
+    db: AgentDb, keys: ChannelKeys, conversation: Conversation
 ) -> tuple[str, str]:
     """The conversation's channel (phone_number_id) and its 360dialog key; 409 when inactive."""
     channel = await conversations_repo.channel(
@@ -331,9 +331,7 @@ async def store_and_send(
     )
     try:
         pending = await ledger.open(new)
-    except APIError as exc:
-        if exc.code != "23505":
-            raise
+    except IdempotencyKeyTaken:
         # A concurrent request of this agent with the same key won the insert.
         existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
         if existing is None:
@@ -433,7 +431,7 @@ def _failure(exc: D360Exception) -> tuple[int | None, str]:
 
 async def read_receipt_task(
     *,
-    db: AsyncPostgrestClient,
+    db: AgentDb,
     keys: ChannelKeys,
     d360: D360Client,
     conversation: Conversation,

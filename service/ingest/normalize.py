@@ -17,7 +17,7 @@ from service.repositories.inbox import (
 from service.whatsapp.domain import USER_ID
 from service.whatsapp.payloads import (
     IncomingMessage,
-    MessageStatus,
+    StatusUpdate,
     WebhookContact,
     WebhookValue,
     decode_webhook,
@@ -25,10 +25,9 @@ from service.whatsapp.payloads import (
     normalize_phone,
     stored_message_type,
 )
+from service.whatsapp.vocabulary import REPORTED_STATUSES, DeliveryStatus
 
 log = logging.getLogger(__name__)
-
-KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 
 
 # Longest profile name and username kept (the database's checks).
@@ -206,10 +205,11 @@ def _messages(event: ClaimedEvent, value: WebhookValue, batch: IngestBatch, now:
 
 
 def _statuses(
-    event: ClaimedEvent, statuses: list[MessageStatus], batch: IngestBatch, now: datetime
+    event: ClaimedEvent, statuses: list[StatusUpdate], batch: IngestBatch, now: datetime
 ) -> None:
     for status in statuses:
-        if status.status not in KNOWN_STATUSES:
+        reported = DeliveryStatus(status.status)
+        if reported not in REPORTED_STATUSES:
             log.info("event %s: ignoring status %r for %s", event.id, status.status, status.id)
             continue
         error = status.errors[0] if status.errors else None
@@ -217,7 +217,7 @@ def _statuses(
             StatusRow(
                 workspace_id=event.workspace_id,
                 wamid=status.id,
-                status=status.status,
+                status=reported,
                 timestamp=instant(status.timestamp, now),
                 error_code=error.code if error else None,
                 error_message=_error_text(error) if error else None,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 
 from postgrest import APIError
@@ -14,13 +15,17 @@ from supabase import AsyncClient
 from service.ingest.limits import MAX_ROWS_PER_INGEST
 from service.ingest.normalize import Undeliverable, normalize_event
 from service.repositories import inbox
+from service.repositories import messages as messages_repo
 from service.repositories.inbox import ClaimedEvent, IngestBatch
+from service.repositories.roles import ServiceDb
 from service.settings import Settings
 from service.template_refresh import TemplateRefresher
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 600.0
+# Replies failed per sweep call; a backlog larger than this takes a few calls.
+SWEEP_BATCH = 500
 
 Normalized = tuple[ClaimedEvent, IngestBatch]
 
@@ -42,6 +47,8 @@ class Worker:
         self._templates = templates
         self._last_template_refresh: float | None = None
         self._template_refresh: asyncio.Task[None] | None = None
+        # Never swept: a (re)started worker sweeps in its first round.
+        self._last_sweep: float | None = None
 
     async def run_once(self) -> BatchReport:
         """One claim-normalize-ingest round; what it did."""
@@ -148,6 +155,7 @@ class Worker:
                     report = await self._process(events)
                     await self._maybe_prune()
                     self._maybe_refresh_templates()
+                    await self._maybe_sweep()
                     backoff = 0.0
                 except Exception as exc:  # database away: keep the worker alive, back off
                     backoff = min(max(backoff * 2, 0.5), 30.0)
@@ -235,6 +243,42 @@ class Worker:
         log.info(
             "templates refreshed: %d channel(s), %d failed", len(report.stored), len(report.failed)
         )
+
+    async def sweep_replies(self) -> list[uuid.UUID]:
+        """Fails the replies whose sender died mid-send; their ids.
+
+        A reply still `pending` past REPLY_PENDING_TIMEOUT_SECONDS (longer
+        than any live send, retries included) has no one left to record its
+        outcome. Nothing is sent again: whether the customer got it cannot be
+        known here, so it is failed with a reason the agent sees (migration
+        014), and a sender that was only frozen can still record what
+        360dialog answered.
+        """
+        swept: list[uuid.UUID] = []
+        while True:
+            batch = await messages_repo.sweep_pending_replies(
+                ServiceDb(self._db.postgrest),
+                older_than_seconds=self._settings.reply_pending_timeout_seconds,
+                limit=SWEEP_BATCH,
+            )
+            swept.extend(batch)
+            if len(batch) < SWEEP_BATCH:
+                break
+        for message_id in swept:
+            log.warning(
+                "reply %s was pending past its timeout: failed as outcome unknown", message_id
+            )
+        return swept
+
+    async def _maybe_sweep(self) -> None:
+        now = time.monotonic()
+        if (
+            self._last_sweep is not None
+            and now - self._last_sweep < self._settings.reply_sweep_interval_seconds
+        ):
+            return
+        self._last_sweep = now
+        await self.sweep_replies()
 
 
 def ingest_parts(ready: list[Normalized]) -> list[list[Normalized]]:

@@ -11,7 +11,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from postgrest import APIError, AsyncPostgrestClient
+from postgrest import APIError
+
+from service.repositories.roles import AgentDb
 
 ConversationStatus = Literal["active", "archived"]
 
@@ -133,7 +135,7 @@ def _rows(data: Any) -> list[dict[str, Any]]:
 
 
 async def list_page(
-    db: AsyncPostgrestClient,
+    db: AgentDb,
     filters: ConversationFilters,
     *,
     limit: int,
@@ -158,25 +160,40 @@ async def list_page(
     return msgspec.convert(_rows(result.data), list[Conversation], strict=False)
 
 
-async def get(
-    db: AsyncPostgrestClient, conversation_id: uuid.UUID
-) -> ConversationDetailsRow | None:
+async def get(db: AgentDb, conversation_id: uuid.UUID) -> ConversationDetailsRow | None:
     result = await db.rpc("get_conversation", {"p_conversation_id": str(conversation_id)}).execute()
     rows = _rows(result.data)
     return msgspec.convert(rows[0], ConversationDetailsRow, strict=False) if rows else None
 
 
-async def update(
-    db: AsyncPostgrestClient, conversation_id: uuid.UUID, values: dict[str, Any]
-) -> bool:
-    """Whether a visible conversation was updated."""
+async def _update(db: AgentDb, conversation_id: uuid.UUID, values: dict[str, Any]) -> bool:
     result = await db.table("conversations").update(values).eq("id", str(conversation_id)).execute()
     return bool(result.data)
 
 
-async def contact_in_workspace(
-    db: AsyncPostgrestClient, contact_id: uuid.UUID, workspace_id: uuid.UUID
+async def mark_read(db: AgentDb, conversation_id: uuid.UUID) -> bool:
+    """Read, no unread messages; False when the agent cannot see the conversation."""
+    return await _update(db, conversation_id, {"is_read": True, "unread_count": 0})
+
+
+async def set_status(db: AgentDb, conversation_id: uuid.UUID, status: ConversationStatus) -> bool:
+    """Archives or reopens; False when the agent cannot see the conversation."""
+    return await _update(db, conversation_id, {"status": status})
+
+
+async def link_contact(
+    db: AgentDb, conversation_id: uuid.UUID, contact_id: uuid.UUID | None
 ) -> bool:
+    """Links a contact (None unlinks); False when the agent cannot see the conversation.
+
+    The caller checks the contact is in the conversation's workspace first
+    (`contact_in_workspace`); the database refuses any other pair as well.
+    """
+    contact = str(contact_id) if contact_id is not None else None
+    return await _update(db, conversation_id, {"contact_id": contact})
+
+
+async def contact_in_workspace(db: AgentDb, contact_id: uuid.UUID, workspace_id: uuid.UUID) -> bool:
     result = (
         await db.table("contacts")
         .select("id")
@@ -188,9 +205,7 @@ async def contact_in_workspace(
     return bool(result.data)
 
 
-async def channel(
-    db: AsyncPostgrestClient, phone_number_id: str, workspace_id: uuid.UUID
-) -> ChannelInfo | None:
+async def channel(db: AgentDb, phone_number_id: str, workspace_id: uuid.UUID) -> ChannelInfo | None:
     """The conversation's channel, if the agent can see it in that workspace."""
     result = (
         await db.table("whatsapp_channels")

@@ -14,6 +14,7 @@ import msgspec
 from supabase import AsyncClient
 
 from service.repositories import rpc
+from service.whatsapp.vocabulary import DeliveryStatus, MessageType
 
 
 class NewEvent(msgspec.Struct, frozen=True):
@@ -51,7 +52,7 @@ class InboundMessageRow(msgspec.Struct, frozen=True):
     phone_number_id: str
     phone: str | None
     wamid: str
-    type: str
+    type: MessageType
     content: dict[str, Any]
     timestamp: datetime
     media_mime_type: str | None = None
@@ -64,7 +65,7 @@ class InboundMessageRow(msgspec.Struct, frozen=True):
 class StatusRow(msgspec.Struct, frozen=True):
     workspace_id: uuid.UUID
     wamid: str
-    status: str
+    status: DeliveryStatus
     timestamp: datetime
     error_code: int | None = None
     error_message: str | None = None

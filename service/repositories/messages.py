@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from postgrest import AsyncPostgrestClient
+from postgrest import APIError
 
-MessageStatus = Literal["pending", "sent", "delivered", "read", "failed"]
+from service.repositories.roles import AgentDb, ServiceDb
+from service.whatsapp.vocabulary import DeliveryStatus, Direction, MessageType
 
 _COLUMNS = (
     "id,conversation_id,workspace_id,wamid,direction,type,content,status,status_timestamp,"
@@ -31,19 +32,25 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
         str | None, Meta(description="WhatsApp's message id; null until 360dialog accepted a reply")
     ]
     direction: Annotated[
-        Literal["inbound", "outbound"],
+        Direction,
         Meta(description="`inbound` from the customer, `outbound` from the business"),
     ]
     type: Annotated[
-        str, Meta(description="WhatsApp's message type: `text`, `image`, `audio`, `location`, …")
+        MessageType,
+        Meta(
+            description="WhatsApp's message type; `unsupported` for a kind this service cannot show"
+        ),
     ]
     content: Annotated[
         dict[str, Any],
         Meta(description="The type's fields (`body` for text; `media_id`, `caption`, … for media)"),
     ]
     status: Annotated[
-        MessageStatus,
-        Meta(description="Delivery state: pending, sent, delivered, read, or failed; never back"),
+        DeliveryStatus,
+        Meta(
+            description="Delivery state: pending, sent, delivered, read, or failed; never back "
+            "(`unknown` is reserved for a state a newer server may add)"
+        ),
     ]
     status_timestamp: Annotated[
         datetime | None, Meta(description="WhatsApp's time of the current status")
@@ -77,6 +84,14 @@ class NewOutbound(msgspec.Struct, frozen=True, kw_only=True):
     media_filename: str | None = None
 
 
+class IdempotencyKeyTaken(Exception):
+    """The sender already used this Idempotency-Key in this conversation."""
+
+
+class SenderNotMember(Exception):
+    """The reply's sender is not a member of the conversation's workspace."""
+
+
 def _rows(data: Any) -> list[dict[str, Any]]:
     return list(data or [])
 
@@ -87,7 +102,7 @@ def _one(data: Any) -> Message | None:
 
 
 async def page(
-    db: AsyncPostgrestClient,
+    db: AgentDb,
     conversation_id: uuid.UUID,
     *,
     limit: int,
@@ -103,7 +118,7 @@ async def page(
     return msgspec.convert(_rows(result.data), list[Message], strict=False)
 
 
-async def get(db: AsyncPostgrestClient, message_id: uuid.UUID) -> Message | None:
+async def get(db: AgentDb, message_id: uuid.UUID) -> Message | None:
     result = (
         await db.table("messages").select(_COLUMNS).eq("id", str(message_id)).limit(1).execute()
     )
@@ -111,7 +126,7 @@ async def get(db: AsyncPostgrestClient, message_id: uuid.UUID) -> Message | None
 
 
 async def by_idempotency_key(
-    db: AsyncPostgrestClient, conversation_id: uuid.UUID, sent_by: uuid.UUID, key: str
+    db: ServiceDb, conversation_id: uuid.UUID, sent_by: uuid.UUID, key: str
 ) -> Message | None:
     """The reply this sender stored with this key in this conversation (service role)."""
     result = (
@@ -127,7 +142,7 @@ async def by_idempotency_key(
     return msgspec.convert(rows[0]["messages"], Message, strict=False) if rows else None
 
 
-async def last_inbound_wamid(db: AsyncPostgrestClient, conversation_id: uuid.UUID) -> str | None:
+async def last_inbound_wamid(db: AgentDb, conversation_id: uuid.UUID) -> str | None:
     result = (
         await db.table("messages")
         .select("wamid")
@@ -144,11 +159,12 @@ async def last_inbound_wamid(db: AsyncPostgrestClient, conversation_id: uuid.UUI
     return wamid if isinstance(wamid, str) else None
 
 
-async def open_reply(db: AsyncPostgrestClient, new: NewOutbound) -> Message:
+async def open_reply(db: ServiceDb, new: NewOutbound) -> Message:
     """Stores the reply as `pending` with its key (service role).
 
-    Raises postgrest.APIError 23505 when the sender already used the key in
-    this conversation, 42501 when the sender is not a member of its workspace.
+    Raises IdempotencyKeyTaken when the sender already used the key in this
+    conversation, SenderNotMember when the sender is not a member of its
+    workspace.
     """
     params: dict[str, Any] = {
         "p_conversation_id": str(new.conversation_id),
@@ -159,15 +175,20 @@ async def open_reply(db: AsyncPostgrestClient, new: NewOutbound) -> Message:
         "p_media_filename": new.media_filename,
         "p_idempotency_key": new.idempotency_key,
     }
-    result = await db.rpc("open_reply", params).select(_COLUMNS).execute()
+    try:
+        result = await db.rpc("open_reply", params).select(_COLUMNS).execute()
+    except APIError as exc:
+        if exc.code == "23505":
+            raise IdempotencyKeyTaken(new.idempotency_key) from exc
+        if exc.code == "42501":
+            raise SenderNotMember(str(new.sent_by)) from exc
+        raise
     opened = _one(result.data)
     assert opened is not None, "open_reply returned no row"
     return opened
 
 
-async def own_outbound(
-    db: AsyncPostgrestClient, message_id: uuid.UUID, sent_by: uuid.UUID
-) -> Message | None:
+async def own_outbound(db: ServiceDb, message_id: uuid.UUID, sent_by: uuid.UUID) -> Message | None:
     result = await (
         db.table("messages")
         .select(_COLUMNS)
@@ -180,7 +201,7 @@ async def own_outbound(
 
 
 async def record_send(
-    db: AsyncPostgrestClient,
+    db: ServiceDb,
     message_id: uuid.UUID,
     *,
     sent_by: uuid.UUID,
@@ -190,19 +211,27 @@ async def record_send(
     error_code: int | None = None,
     error_message: str | None = None,
 ) -> Message | None:
-    values: dict[str, Any] = {"status": status, "status_timestamp": at.isoformat()}
-    if wamid is not None:
-        values["wamid"] = wamid
-    if status == "failed":
-        values["error_code"] = error_code
-        values["error_message"] = error_message
-    result = await (
-        db.table("messages")
-        .update(values)
-        .eq("id", str(message_id))
-        .eq("sent_by", str(sent_by))
-        .eq("direction", "outbound")
-        .eq("status", "pending")
-        .execute()
-    )
+    """The sender's outcome from `pending`, or over the sweep's "outcome unknown" (service role).
+
+    None when the message is not this sender's reply or its outcome is known.
+    """
+    params: dict[str, Any] = {
+        "p_message_id": str(message_id),
+        "p_sent_by": str(sent_by),
+        "p_status": status,
+        "p_at": at.isoformat(),
+        "p_wamid": wamid,
+        "p_error_code": error_code if status == "failed" else None,
+        "p_error_message": error_message if status == "failed" else None,
+    }
+    result = await db.rpc("record_reply_outcome", params).select(_COLUMNS).execute()
     return _one(result.data)
+
+
+async def sweep_pending_replies(
+    db: ServiceDb, *, older_than_seconds: int, limit: int
+) -> list[uuid.UUID]:
+    """Fails replies pending longer than that as "outcome unknown"; their ids (service role)."""
+    params: dict[str, Any] = {"p_older_than_seconds": older_than_seconds, "p_limit": limit}
+    result = await db.rpc("sweep_pending_replies", params).execute()
+    return [uuid.UUID(str(row)) for row in _rows(result.data)]

@@ -25,10 +25,10 @@ from supabase import AsyncClient
 
 from service.repositories import messages as messages_repo
 from service.repositories.messages import Message, NewOutbound
+from service.repositories.roles import ServiceDb
+from service.settings import LEDGER_RETRY_DELAYS
 
 log = logging.getLogger(__name__)
-
-_ATTEMPTS = (0.0, 0.2, 1.0, 3.0)  # seconds before each try
 
 
 class SendLedger:
@@ -36,16 +36,17 @@ class SendLedger:
 
     def __init__(self, service_db: AsyncClient) -> None:
         # Only bound operations are kept, never the client itself (as ChannelKeys).
-        self._open = functools.partial(messages_repo.open_reply, service_db.postgrest)
-        self._by_key = functools.partial(messages_repo.by_idempotency_key, service_db.postgrest)
-        self._record = functools.partial(messages_repo.record_send, service_db.postgrest)
-        self._read = functools.partial(messages_repo.own_outbound, service_db.postgrest)
+        rest = ServiceDb(service_db.postgrest)
+        self._open = functools.partial(messages_repo.open_reply, rest)
+        self._by_key = functools.partial(messages_repo.by_idempotency_key, rest)
+        self._record = functools.partial(messages_repo.record_send, rest)
+        self._read = functools.partial(messages_repo.own_outbound, rest)
 
     def __repr__(self) -> str:
         return "SendLedger()"
 
     async def open(self, new: NewOutbound) -> Message:
-        """The reply stored as `pending`; APIError 23505 when its sender already used the key."""
+        """The reply stored as `pending`; IdempotencyKeyTaken if its sender already used the key."""
         return await self._open(new)
 
     async def by_key(
@@ -70,7 +71,7 @@ class SendLedger:
         A message that left for WhatsApp must not stay `pending` because the
         database blinked: short outages are retried for a few seconds.
         """
-        for delay in _ATTEMPTS:
+        for delay in LEDGER_RETRY_DELAYS:
             await asyncio.sleep(delay)
             try:
                 recorded = await self._record(

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from postgrest import AsyncPostgrestClient
 
+from service.repositories.roles import AgentDb, ServiceDb
 from service.whatsapp.templates import ListedTemplate, TemplateComponent
 
 _COLUMNS = "name,language,status,category,components,refreshed_at"
@@ -27,7 +27,7 @@ def _rows(data: Any) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
-async def for_channel(db: AsyncPostgrestClient, channel_id: uuid.UUID) -> list[StoredTemplate]:
+async def for_channel(db: AgentDb, channel_id: uuid.UUID) -> list[StoredTemplate]:
     """The channel's templates the caller may read (as the agent: RLS decides), by name."""
     result = (
         await db.table("whatsapp_templates")
@@ -41,7 +41,7 @@ async def for_channel(db: AsyncPostgrestClient, channel_id: uuid.UUID) -> list[S
 
 
 async def one(
-    db: AsyncPostgrestClient, channel_id: uuid.UUID, name: str, language: str
+    db: AgentDb, channel_id: uuid.UUID, name: str, language: str
 ) -> StoredTemplate | None:
     result = (
         await db.table("whatsapp_templates")
@@ -57,10 +57,10 @@ async def one(
 
 
 async def replace_for_channel(
-    service: AsyncPostgrestClient, channel_id: uuid.UUID, templates: list[ListedTemplate]
+    db: ServiceDb, channel_id: uuid.UUID, templates: list[ListedTemplate]
 ) -> int:
     """The channel's whole list, in one transaction (service role); the rows written."""
-    result = await service.rpc(
+    result = await db.rpc(
         "replace_channel_templates",
         {"p_channel_id": str(channel_id), "p_templates": msgspec.to_builtins(templates)},
     ).execute()

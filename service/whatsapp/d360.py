@@ -8,7 +8,6 @@ pooled across channels and tests can fake the transport.
 from __future__ import annotations
 
 import asyncio
-import email.message
 import logging
 import random
 import re
@@ -19,12 +18,12 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
+from service.settings import SEND_ATTEMPTS, SEND_BACKOFF_CAP_SECONDS
 from service.whatsapp.domain import (
     Recipient,
     Reply,
     Send360Response,
     cloud_message,
-    parse_reply,
 )
 from service.whatsapp.errors import D360Error, D360NetworkError, error_from_response
 from service.whatsapp.templates import (
@@ -68,12 +67,6 @@ class MediaInfo(msgspec.Struct, frozen=True):
     id: str | None = None
 
 
-class DownloadedMedia(msgspec.Struct, frozen=True):
-    content: bytes
-    content_type: str | None = None
-    filename: str | None = None
-
-
 class D360Client:
     def __init__(
         self,
@@ -81,9 +74,9 @@ class D360Client:
         *,
         base_url: str = DEFAULT_BASE_URL,
         timeout: httpx.Timeout | float = 10.0,
-        max_attempts: int = 4,
+        max_attempts: int = SEND_ATTEMPTS,
         backoff_base: float = 0.5,
-        backoff_cap: float = 8.0,
+        backoff_cap: float = SEND_BACKOFF_CAP_SECONDS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if max_attempts < 1:
@@ -112,18 +105,6 @@ class D360Client:
             raise _bad_response(response, "send response carried no message id")
         return sent
 
-    async def send_text_message(
-        self,
-        api_key: str,
-        to: str,
-        body: str,
-        *,
-        preview_url: bool = False,
-        reply_to: str | None = None,
-    ) -> Send360Response:
-        reply = parse_reply({"type": "text", "text": body, "preview_url": preview_url})
-        return await self.send_message(api_key, Recipient(to=to), reply, reply_to=reply_to)
-
     async def mark_as_read(self, api_key: str, message_id: str) -> None:
         """Mark an inbound message (and the ones before it) as read."""
         if not message_id:
@@ -141,20 +122,9 @@ class D360Client:
         )
         return _decode(response, MediaInfo, "media info")
 
-    async def download_media(self, api_key: str, url: str) -> DownloadedMedia:
-        """Fetch a media URL from `get_media_url` into memory."""
-        response = await self._request(
-            "GET", self.media_download_url(url), api_key, idempotent=True, label="media download"
-        )
-        return DownloadedMedia(
-            content=response.content,
-            content_type=response.headers.get("content-type"),
-            filename=_filename(response.headers.get("content-disposition")),
-        )
-
     @asynccontextmanager
     async def stream_media(self, api_key: str, url: str) -> AsyncIterator[httpx.Response]:
-        """Like `download_media`, but yields the open response to stream its body.
+        """Yields the open response to a media URL from `get_media_url`, to stream its body.
 
         Errors before the body (HTTP errors, failed connects) are retried and raised
         as D360Error / D360NetworkError; a failure while reading the body surfaces as
@@ -332,16 +302,3 @@ def _seconds(retry_after: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if seconds >= 0 else None
-
-
-def _filename(disposition: str | None) -> str | None:
-    if not disposition:
-        return None
-    header = email.message.Message()
-    header["content-disposition"] = disposition
-    name = header.get_filename()
-    if not name:
-        return None
-    # Never hand a path to whoever saves the file.
-    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    return name or None

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
 import msgspec
 from msgspec import Meta
-
-MediaType = Literal["image", "video", "audio", "document", "sticker"]
-MEDIA_TYPES: tuple[MediaType, ...] = ("image", "video", "audio", "document", "sticker")
 
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
@@ -46,23 +43,6 @@ class MediaContent(msgspec.Struct, frozen=True, omit_defaults=True):
     filename: str | None = None
     voice: bool | None = None
     animated: bool | None = None
-
-
-# Not decodable as one type (msgspec cannot tell untagged structs apart): pick the
-# member from `messages.type`, as `decode_content` does.
-MessageContent: TypeAlias = TextContent | MediaContent
-
-
-def decode_content(message_type: str, content: Mapping[str, object]) -> MessageContent | None:
-    """The typed view of a stored `messages.content`, for text and media; None otherwise.
-
-    Raises msgspec.ValidationError when the stored content does not fit its type.
-    """
-    if message_type == "text":
-        return msgspec.convert(content, TextContent)
-    if message_type in MEDIA_TYPES:
-        return msgspec.convert(content, MediaContent)
-    return None
 
 
 # --- replies: one tagged union, validated once at the edge -------------------------------
@@ -473,10 +453,6 @@ class Send360Response(msgspec.Struct, frozen=True):
     def message_id(self) -> str:
         """The outbound wamid; D360Client guarantees there is one."""
         return self.messages[0].id
-
-    @property
-    def recipient_wa_id(self) -> str | None:
-        return self.contacts[0].wa_id if self.contacts else None
 
 
 class WindowStatus(msgspec.Struct, frozen=True):

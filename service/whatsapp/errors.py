@@ -74,18 +74,6 @@ class D360Error(D360Exception):
             return True
         return self.status_code == 429 or self.status_code >= 500
 
-    @property
-    def rate_limited(self) -> bool:
-        return self.status_code == 429 or self.code in RATE_LIMIT_CODES
-
-
-class D360RateLimitError(D360Error):
-    """HTTP 429, throughput (130429) or pair rate limit (131056)."""
-
-
-class D360WindowClosedError(D360Error):
-    """The 24h customer service window is closed: only templates may be sent (131047)."""
-
 
 class D360AuthError(D360Error):
     """The channel's D360-API-KEY was refused (HTTP 401)."""
@@ -110,14 +98,11 @@ def error_from_response(status_code: int, body: bytes, *, attempts: int = 1) -> 
     if isinstance(parsed, dict):
         fields = _fields_from_json(parsed) or fields
     code = fields.get("code")
-    if status_code == 429 or code in RATE_LIMIT_CODES:
-        cls: type[D360Error] = D360RateLimitError
-    elif code in WINDOW_CLOSED_CODES:
-        cls = D360WindowClosedError
-    elif status_code == 401:
-        cls = D360AuthError
-    else:
-        cls = D360Error
+    # Callers read rate limits and a closed window from the code (`rate_limited`,
+    # WINDOW_CLOSED_CODES); only a refused key needs its own class (the channel's
+    # cached key is dropped), and a code naming one of those wins over the 401.
+    refused_key = status_code == 401 and code not in RATE_LIMIT_CODES | WINDOW_CLOSED_CODES
+    cls = D360AuthError if refused_key else D360Error
     return cls(status_code, raw=raw, attempts=attempts, **fields)
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import msgspec
 
 from service.whatsapp.domain import MediaContent, TextContent
+from service.whatsapp.vocabulary import MessageType
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ class Pricing(_Struct):
     type: str | None = None
 
 
-class MessageStatus(_Struct):
+class StatusUpdate(_Struct):
     """Delivery report for one of our outbound messages (`id` is its wamid)."""
 
     id: str
@@ -328,7 +329,7 @@ class WebhookValue(_Struct):
     metadata: Metadata | None = None
     contacts: list[WebhookContact] | None = None
     messages: list[IncomingMessage] | None = None
-    statuses: list[MessageStatus] | None = None
+    statuses: list[StatusUpdate] | None = None
     # Out-of-band errors that concern no particular message (e.g. 130429).
     errors: list[WhatsAppError] | None = None
 
@@ -429,7 +430,7 @@ def _salvage_change(raw: object) -> WebhookChange | None:
             metadata=_convert(value.get("metadata"), Metadata),
             contacts=_convert_items(value.get("contacts"), WebhookContact),
             messages=_salvage_messages(value.get("messages")),
-            statuses=_convert_items(value.get("statuses"), MessageStatus),
+            statuses=_convert_items(value.get("statuses"), StatusUpdate),
             errors=_convert_items(value.get("errors"), WhatsAppError),
         ),
     )
@@ -454,7 +455,7 @@ def _salvage_messages(raw: object) -> list[IncomingMessage] | None:
                 id=item["id"],
                 from_=sender if isinstance(sender, str) else None,
                 timestamp=timestamp if isinstance(timestamp, str) else None,
-                type="unsupported",
+                type=MessageType.UNSUPPORTED,
                 errors=[
                     WhatsAppError(
                         title="Undecodable message",
@@ -484,30 +485,14 @@ def _convert_items(raw: object, kind: type[_T]) -> list[_T] | None:
 
 # --- what gets stored -------------------------------------------------------------------
 
-MESSAGE_TYPES: tuple[str, ...] = (
-    "text",
-    "image",
-    "video",
-    "audio",
-    "document",
-    "sticker",
-    "location",
-    "contacts",
-    "template",
-    "interactive",
-    "reaction",
-    "button",
-    "order",
-    "system",
-    "unsupported",
-)
-# Templates are outbound only; an inbound "template" would be a new, unknown kind.
-_INBOUND_TYPES = frozenset(MESSAGE_TYPES) - {"template"}
 
+def stored_message_type(incoming_type: str) -> MessageType:
+    """The `messages.type` for an incoming `type`; anything unknown is "unsupported".
 
-def stored_message_type(incoming_type: str) -> str:
-    """The `messages.type` for an incoming `type`; anything unknown is "unsupported"."""
-    return incoming_type if incoming_type in _INBOUND_TYPES else "unsupported"
+    Templates are outbound only: an inbound "template" would be a new, unknown kind.
+    """
+    stored = MessageType(incoming_type)
+    return MessageType.UNSUPPORTED if stored is MessageType.TEMPLATE else stored
 
 
 # The database's check on conversations.phone and contacts.phone (E.164: a

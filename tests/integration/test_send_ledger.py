@@ -6,10 +6,15 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import msgspec
+import pytest
+
 from service.clients import Clients
 from service.repositories import inbox
 from service.repositories.inbox import IngestBatch, StatusRow
+from service.repositories.messages import IdempotencyKeyTaken, NewOutbound, SenderNotMember
 from service.repositories.send_ledger import SendLedger
+from service.whatsapp.vocabulary import DeliveryStatus
 from tests.support.inbox import AGENT_A, CHANNEL_A, WORKSPACE_A
 from tests.support.payloads import new_phone, new_wamid
 from tests.support.rows import rows
@@ -104,7 +109,7 @@ async def test_a_status_racing_the_send_result_is_never_left_parked(clients: Cli
         status = StatusRow(
             workspace_id=uuid.UUID(WORKSPACE_A),
             wamid=wamid,
-            status="delivered",
+            status=DeliveryStatus.DELIVERED,
             timestamp=datetime.now(tz=UTC),
         )
         await inbox.ingest(clients.service_db, IngestBatch(statuses=[status]))
@@ -134,3 +139,30 @@ async def test_a_status_racing_the_send_result_is_never_left_parked(clients: Cli
         await clients.service_db.table("messages").select("status").in_("wamid", wamids).execute()
     )
     assert [s["status"] for s in statuses] == ["delivered"] * 30
+
+
+async def test_opening_a_reply_raises_typed_errors(clients: Clients) -> None:
+    """The handler sees what went wrong by type, never by a PostgREST code."""
+    conversation = rows(
+        await clients.service_db.table("conversations")
+        .insert(
+            {"workspace_id": WORKSPACE_A, "phone": f"+{new_phone()}", "phone_number_id": CHANNEL_A}
+        )
+        .execute()
+    )[0]
+    ledger = SendLedger(clients.service_db)
+    new = NewOutbound(
+        conversation_id=uuid.UUID(conversation["id"]),
+        sent_by=uuid.UUID(AGENT_A),
+        type="text",
+        content={"body": "Hola"},
+        idempotency_key="same-key",
+    )
+    await ledger.open(new)
+    with pytest.raises(IdempotencyKeyTaken):
+        await ledger.open(new)
+    stranger = msgspec.structs.replace(
+        new, sent_by=uuid.UUID("b0000000-0000-4000-8000-0000000000b1"), idempotency_key="other"
+    )
+    with pytest.raises(SenderNotMember):
+        await ledger.open(stranger)

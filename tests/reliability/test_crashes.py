@@ -19,6 +19,7 @@ from service.clients import open_clients
 from service.repositories.send_ledger import SendLedger
 from service.settings import Settings
 from tests.integration.test_send_ledger import pending_reply
+from tests.support.agent import drop_tenant, make_tenant
 from tests.support.inbox import AGENT_A, CHANNEL_A, SECRET_A
 from tests.support.payloads import new_phone, text_payload
 from tests.support.processes import IsolatedStack, ServiceProcess, free_port_block
@@ -303,3 +304,96 @@ async def test_sigterm_under_load_loses_nothing_and_leaves_nothing_leased(
         f"where c.phone = '{phone}'",
     )
     assert (messages, total) == (len(stored_ids), len(stored_ids))
+
+
+class SilentD360:
+    """A 360dialog that takes each request and never answers it."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.received = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._take, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def _take(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._held.append(writer)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"POST /messages "):
+            self.requests += 1
+            self.received.set()
+
+    async def close(self) -> None:
+        for writer in self._held:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+
+
+async def test_a_sender_killed_mid_send_is_settled_by_the_sweep_and_never_resent(
+    stack: IsolatedStack,
+) -> None:
+    """SIGKILL while 360dialog has the request: the reply is failed as unknown, not sent again."""
+    env = stack.env
+    database_url = env["DATABASE_URL"]
+    tenant = make_tenant(database_url, env["SUPABASE_JWT_SECRET"], "Sweep")
+    d360 = SilentD360()
+    api = ServiceProcess(
+        "api", {**env, "D360_BASE_URL": await d360.start()}, port=free_port_block(1, start=58500)
+    )
+    worker = ServiceProcess("worker", {**env, "REPLY_SWEEP_INTERVAL_SECONDS": "0.1"})
+    try:
+        conversation = tenant.add_conversation()
+        tenant.add_inbound(conversation)
+        api.start()
+        await api.wait_healthy()
+        url = f"{api.url}/api/conversations/{conversation}/messages"
+        headers = {**tenant.headers, "Idempotency-Key": "reply-1"}
+        async with httpx.AsyncClient(timeout=60) as client:
+            sending = asyncio.create_task(
+                client.post(url, headers=headers, json={"type": "text", "text": "¡Hola!"})
+            )
+            await asyncio.wait_for(d360.received.wait(), timeout=20)
+            api.kill9()
+            with pytest.raises(httpx.TransportError):
+                await sending
+
+            reply = (
+                "select status from messages "
+                f"where conversation_id = '{conversation}' and direction = 'outbound'"
+            )
+            assert psql(database_url, reply) == "pending"
+            # Past REPLY_PENDING_TIMEOUT_SECONDS, as if its minutes had gone by.
+            psql(
+                database_url,
+                "update messages set created_at = now() - interval '10 minutes' "
+                f"where conversation_id = '{conversation}' and direction = 'outbound'",
+            )
+            worker.start()
+            deadline = time.monotonic() + 30
+            while psql(database_url, reply) == "pending":
+                assert time.monotonic() < deadline, "the worker never swept the reply"
+                await asyncio.sleep(0.05)
+            assert psql(database_url, reply) == "failed"
+
+            # The agent retries with the same key: the stored outcome, nothing sent.
+            api.start()
+            await api.wait_healthy()
+            replay = await client.post(
+                url, headers=headers, json={"type": "text", "text": "¡Hola!"}
+            )
+        assert replay.status_code == 502, replay.text
+        detail = replay.json()["detail"]
+        assert replay.json()["error"] == "send_failed"
+        assert detail["reason"].startswith("outcome unknown:")
+        assert detail["message"]["status"] == "failed"
+        assert d360.requests == 1
+    finally:
+        worker.stop()
+        api.kill9()
+        await d360.close()
+        drop_tenant(tenant)

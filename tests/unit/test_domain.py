@@ -9,14 +9,12 @@ import msgspec
 import pytest
 
 from service.whatsapp.domain import (
-    MediaContent,
     Recipient,
     Reply,
     Send360Response,
     TextContent,
     WindowStatus,
     cloud_message,
-    decode_content,
     parse_reply,
     reply_content,
     window_status,
@@ -212,20 +210,8 @@ def test_send_response_decodes() -> None:
         type=Send360Response,
     )
     assert sent.message_id == "wamid.OUT1"
-    assert sent.recipient_wa_id == "57300"
+    assert sent.contacts[0].wa_id == "57300"
     assert sent.messages[0].message_status == "held_for_quality_assessment"
-
-
-def test_decode_content() -> None:
-    assert decode_content("text", {"body": "hola", "context": {"id": "x"}}) == TextContent(
-        body="hola"
-    )
-    assert decode_content("audio", {"media_id": "1", "voice": True}) == MediaContent(
-        media_id="1", voice=True
-    )
-    assert decode_content("location", {"latitude": 1.0}) is None
-    with pytest.raises(msgspec.ValidationError):
-        decode_content("text", {"caption": "no body"})
 
 
 def test_a_reply_to_a_user_id_uses_the_recipient_field() -> None:
@@ -259,4 +245,4 @@ def test_send_response_to_a_user_id_decodes() -> None:
         type=Send360Response,
     )
     assert sent.message_id == "wamid.OUT2"
-    assert sent.recipient_wa_id is None
+    assert sent.contacts[0].wa_id is None

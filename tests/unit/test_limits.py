@@ -26,6 +26,7 @@ from service.whatsapp.payloads import (
     decode_webhook,
     normalize_phone,
 )
+from service.whatsapp.vocabulary import DeliveryStatus
 from tests.support.payloads import many_channels_body
 
 
@@ -127,7 +128,12 @@ def claimed(n: int, rows: int, *, attempts: int = 1) -> Normalized:
     )
     now = datetime.now(tz=UTC)
     statuses = [
-        StatusRow(workspace_id=event.workspace_id, wamid=f"w{n}.{i}", status="read", timestamp=now)
+        StatusRow(
+            workspace_id=event.workspace_id,
+            wamid=f"w{n}.{i}",
+            status=DeliveryStatus.READ,
+            timestamp=now,
+        )
         for i in range(rows)
     ]
     return event, IngestBatch(event_ids=[n], statuses=statuses)

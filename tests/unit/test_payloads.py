@@ -10,10 +10,9 @@ import msgspec
 import pytest
 
 from service.whatsapp.payloads import (
-    MESSAGE_TYPES,
     IncomingMessage,
     InvalidPayload,
-    MessageStatus,
+    StatusUpdate,
     WebhookPayload,
     WebhookValue,
     decode_webhook,
@@ -21,6 +20,7 @@ from service.whatsapp.payloads import (
     normalize_phone,
     stored_message_type,
 )
+from service.whatsapp.vocabulary import MessageType
 from tests.support.corpus import CASES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
@@ -43,7 +43,7 @@ def messages(name: str) -> list[IncomingMessage]:
     return [m for v in values(load(name)) for m in v.messages or []]
 
 
-def statuses(name: str) -> list[MessageStatus]:
+def statuses(name: str) -> list[StatusUpdate]:
     return [s for v in values(load(name)) for s in v.statuses or []]
 
 
@@ -76,7 +76,7 @@ def test_every_fixture_decodes_and_stores(path: Path) -> None:
         for msg in value.messages or []:
             assert msg.id.startswith("wamid.")
             kind, content = stored(msg)
-            assert kind in MESSAGE_TYPES
+            assert isinstance(kind, MessageType)
             json.loads(msgspec.json.encode(content))  # content must be storable as JSON
         for status in value.statuses or []:
             assert status.id.startswith("wamid.OUT")
@@ -483,13 +483,13 @@ def test_normalize_phone_refuses_non_digits(wa_id: str) -> None:
 
 
 def test_stored_message_types() -> None:
-    for kind in MESSAGE_TYPES:
-        expected = "unsupported" if kind == "template" else kind
-        assert stored_message_type(kind) == expected
-    assert stored_message_type("unknown") == "unsupported"
-    assert stored_message_type("request_welcome") == "unsupported"
-    assert stored_message_type("") == "unsupported"
-    assert len(MESSAGE_TYPES) == 15
+    for kind in MessageType:
+        expected = "unsupported" if kind == "template" else kind.value
+        assert stored_message_type(kind.value) is MessageType(expected)
+    assert stored_message_type("unknown") is MessageType.UNSUPPORTED
+    assert stored_message_type("request_welcome") is MessageType.UNSUPPORTED
+    assert stored_message_type("") is MessageType.UNSUPPORTED
+    assert len(MessageType) == 15
 
 
 def test_shape_error_before_a_syntax_error_is_still_invalid() -> None:

@@ -157,3 +157,22 @@ def test_make_run_names_a_malformed_dotenv_line(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("PORT=8100\nnot a setting\n")
     with pytest.raises(SettingsError, match=r"\.env:2: expected KEY=VALUE"):
         shell_exports({}, tmp_path / ".env")
+
+
+def test_the_reply_timeout_must_outlast_a_live_send() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.reply_pending_timeout_seconds > settings.send_budget_seconds
+    assert settings.reply_sweep_interval_seconds == 60.0
+    for env in (
+        {"REPLY_PENDING_TIMEOUT_SECONDS": "120"},
+        # A longer HTTP timeout makes a live send longer than the default allows.
+        {"HTTP_TIMEOUT_SECONDS": "30"},
+    ):
+        with pytest.raises(SettingsError) as caught:
+            Settings.from_env({**BASE, **env})
+        assert "REPLY_PENDING_TIMEOUT_SECONDS=" in str(caught.value)
+        assert "not longer than a send can take" in str(caught.value)
+    longer = Settings.from_env(
+        {**BASE, "HTTP_TIMEOUT_SECONDS": "30", "REPLY_PENDING_TIMEOUT_SECONDS": "900"}
+    )
+    assert longer.reply_pending_timeout_seconds == 900

@@ -32,7 +32,7 @@ update public.webhook_events set locked_until = now() + interval '1 minute' wher
 insert into public.pending_message_updates (workspace_id, wamid, kind, payload, received_at)
 values ('11111111-1111-4111-8111-111111111111', 'wamid.PARKED', 'status', '{}', now() - interval '1 hour');
 insert into public.messages (conversation_id, direction, type, content, status, created_at)
-values ('f1000000-0000-4000-8000-000000000001', 'outbound', 'text', '{"body":"a"}', 'pending', now() - interval '5 minutes'),
+values ('f1000000-0000-4000-8000-000000000001', 'outbound', 'text', '{"body":"a"}', 'pending', now() - interval '10 minutes'),
        ('f1000000-0000-4000-8000-000000000001', 'outbound', 'text', '{"body":"b"}', 'pending', now()),
        ('f1000000-0000-4000-8000-000000000001', 'inbound', 'text', '{"body":"c"}', 'pending', now() - interval '1 hour');
 
