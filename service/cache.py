@@ -23,6 +23,8 @@ V = TypeVar("V")
 # log line: an unauthenticated flood of random secrets ran the database for
 # everyone. Real secrets are looked up once per TTL, so 20 leaves ample room.
 UNKNOWN_SECRET_LOOKUPS_PER_SECOND = 20
+# How long a secret that was held is still looked up outside that budget.
+WAS_HELD_SECONDS = 24 * 3600.0
 
 
 class LookupsExhausted(Exception):
@@ -114,6 +116,9 @@ class ChannelCache:
         self._by_secret: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
         self._held: TtlCache[str, bool] = TtlCache(ttl_seconds, clock)
         self._unknown_secret_lookups = TokenBucket(UNKNOWN_SECRET_LOOKUPS_PER_SECOND, clock)
+        # Secrets seen held lately are looked up again past the budget when
+        # their entry expires, so a flood cannot lock real senders out.
+        self._was_held: TtlCache[str, bool] = TtlCache(WAS_HELD_SECONDS, clock)
 
     def __repr__(self) -> str:
         return f"ChannelCache(cached={len(self._rows)})"
@@ -165,11 +170,13 @@ class ChannelCache:
         hit, held = self._held.get(digest)
         if hit:
             return bool(held)
-        if not self._unknown_secret_lookups.take():
+        if not self._was_held.get(digest)[0] and not self._unknown_secret_lookups.take():
             raise LookupsExhausted
         held = bool(await channels_repo.fetch_auth_by_secret_hash(self._db, digest))
         self._held.put(digest, held)
-        if not held:
+        if held:
+            self._was_held.put(digest, True)
+        else:
             # Once per secret and TTL, within the lookup budget: a flood of
             # made-up secrets cannot flood the log.
             log.warning("webhook refused: a secret no channel holds")

@@ -190,7 +190,14 @@ async def test_made_up_secrets_cost_at_most_the_lookup_budget_per_second(
     assert answers == [False] * (budget - 1) + [None] * (2 * budget + 1)
     # A real sender's secret is answered from the cache while the budget is spent,
     assert await directory.secret_is_held(SECRET_A) is True
-    # and the budget comes back with time.
+    # and looked up again when its entry expires, budget or not.
+    clock.now += 3600.0
+    for _ in range(budget):  # the flood spends the refilled budget again
+        assert await directory.secret_is_held(f"made-up-{uuid.uuid4()}") is False
+    with pytest.raises(LookupsExhausted):
+        await directory.secret_is_held(f"made-up-{uuid.uuid4()}")
+    assert await directory.secret_is_held(SECRET_A) is True
+    # The budget comes back with time.
     clock.now += 1.0
     assert await directory.secret_is_held(f"made-up-{uuid.uuid4()}") is False
 
