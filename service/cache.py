@@ -27,6 +27,11 @@ UNKNOWN_SECRET_LOOKUPS_PER_SECOND = 20
 WAS_HELD_SECONDS = 24 * 3600.0
 
 
+# Lookups of Meta's subscription handshake, per second: it is answered once
+# when a channel is set up, and every request costs a database query.
+VERIFY_LOOKUPS_PER_SECOND = 5
+
+
 class LookupsExhausted(Exception):
     """This second's lookups of unknown secrets are spent: answer "retry later"."""
 
@@ -119,6 +124,7 @@ class ChannelCache:
         # Secrets seen held lately are looked up again past the budget when
         # their entry expires, so a flood cannot lock real senders out.
         self._was_held: TtlCache[str, bool] = TtlCache(WAS_HELD_SECONDS, clock)
+        self._verify_lookups = TokenBucket(VERIFY_LOOKUPS_PER_SECOND, clock)
 
     def __repr__(self) -> str:
         return f"ChannelCache(cached={len(self._rows)})"
@@ -181,6 +187,16 @@ class ChannelCache:
             # made-up secrets cannot flood the log.
             log.warning("webhook refused: a secret no channel holds")
         return held
+
+    async def verify_token_exists(self, token: str) -> bool:
+        """Whether an active channel has this verify token; LookupsExhausted past the budget.
+
+        Unauthenticated and never cached (a handshake is rare), so it is the
+        budget that keeps a flood of made-up tokens off the database.
+        """
+        if not self._verify_lookups.take():
+            raise LookupsExhausted
+        return await channels_repo.verify_token_exists(self._db, token)
 
     async def api_key_for(self, phone_number_id: str) -> str | None:
         """The channel's D360-API-KEY; None for an unknown channel."""

@@ -19,7 +19,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from postgrest.types import CountMethod
 
-from service.cache import UNKNOWN_SECRET_LOOKUPS_PER_SECOND, ChannelCache, LookupsExhausted
+from service.cache import (
+    UNKNOWN_SECRET_LOOKUPS_PER_SECOND,
+    VERIFY_LOOKUPS_PER_SECOND,
+    ChannelCache,
+    LookupsExhausted,
+)
 from service.clients import Clients
 from service.ingest import normalize
 from service.ingest.limits import MAX_ITEMS_PER_DELIVERY, MAX_ROWS_PER_INGEST
@@ -218,6 +223,25 @@ async def test_a_flood_of_made_up_secrets_is_refused_without_a_lookup_or_a_log_l
     refusals = [r for r in caplog.records if "secret no channel holds" in r.getMessage()]
     assert len(refusals) == answers.count(401)
     assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_flood_of_made_up_verify_tokens_costs_at_most_the_lookup_budget(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Meta's handshake is unauthenticated: each made-up token used to cost a query."""
+    flood = 20 * VERIFY_LOOKUPS_PER_SECOND
+    caplog.set_level(logging.WARNING)
+
+    async def handshake(token: str) -> int:
+        params = {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1"}
+        return (await api.get("/api/webhooks/whatsapp", params=params)).status_code
+
+    answers = await asyncio.gather(*(handshake(f"made-up-{uuid.uuid4()}") for _ in range(flood)))
+
+    assert set(answers) <= {403, 503}
+    assert answers.count(403) <= 2 * VERIFY_LOOKUPS_PER_SECOND
+    assert await handshake("x" * 5_000) == 403  # refused before any query
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_a_request_with_no_credential_is_refused_unread_and_its_connection_closed(
