@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
@@ -11,8 +12,47 @@ from supabase import AsyncClient
 from service.repositories import channels as channels_repo
 from service.repositories.channels import ChannelAuth
 
+log = logging.getLogger(__name__)
+
 K = TypeVar("K")
 V = TypeVar("V")
+
+# Database lookups of webhook secrets no channel was known to hold, per
+# second. Every request with a new made-up secret used to cost a PostgREST
+# round trip (about 1 ms of PostgREST CPU, a query on the shared pool) and a
+# log line: an unauthenticated flood of random secrets ran the database for
+# everyone. Real secrets are looked up once per TTL, so 20 leaves ample room.
+UNKNOWN_SECRET_LOOKUPS_PER_SECOND = 20
+# How long a secret that was held is still looked up outside that budget.
+WAS_HELD_SECONDS = 24 * 3600.0
+
+
+# Lookups of Meta's subscription handshake, per second: it is answered once
+# when a channel is set up, and every request costs a database query.
+VERIFY_LOOKUPS_PER_SECOND = 5
+
+
+class LookupsExhausted(Exception):
+    """This second's lookups of unknown secrets are spent: answer "retry later"."""
+
+
+class TokenBucket:
+    """At most `rate` takes per second, in bursts of at most `rate`."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._tokens = rate
+        self._at = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._rate, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 class TtlCache(Generic[K, V]):
@@ -80,6 +120,11 @@ class ChannelCache:
         # Deliveries that name no number find their channel by secret.
         self._by_secret: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
         self._held: TtlCache[str, bool] = TtlCache(ttl_seconds, clock)
+        self._unknown_secret_lookups = TokenBucket(UNKNOWN_SECRET_LOOKUPS_PER_SECOND, clock)
+        # Secrets seen held lately are looked up again past the budget when
+        # their entry expires, so a flood cannot lock real senders out.
+        self._was_held: TtlCache[str, bool] = TtlCache(WAS_HELD_SECONDS, clock)
+        self._verify_lookups = TokenBucket(VERIFY_LOOKUPS_PER_SECOND, clock)
 
     def __repr__(self) -> str:
         return f"ChannelCache(cached={len(self._rows)})"
@@ -123,13 +168,35 @@ class ChannelCache:
 
         Checked before the body is decoded: a secret no channel holds can
         authenticate nothing, so its delivery costs no more than its headers.
+        A secret not in the cache costs a database lookup, and made-up secrets
+        are never in it: past UNKNOWN_SECRET_LOOKUPS_PER_SECOND such lookups
+        this raises LookupsExhausted instead (a real sender retries).
         """
         digest = channels_repo.hash_webhook_secret(secret)
         hit, held = self._held.get(digest)
-        if not hit:
-            held = bool(await channels_repo.fetch_auth_by_secret_hash(self._db, digest))
-            self._held.put(digest, held)
-        return bool(held)
+        if hit:
+            return bool(held)
+        if not self._was_held.get(digest)[0] and not self._unknown_secret_lookups.take():
+            raise LookupsExhausted
+        held = bool(await channels_repo.fetch_auth_by_secret_hash(self._db, digest))
+        self._held.put(digest, held)
+        if held:
+            self._was_held.put(digest, True)
+        else:
+            # Once per secret and TTL, within the lookup budget: a flood of
+            # made-up secrets cannot flood the log.
+            log.warning("webhook refused: a secret no channel holds")
+        return held
+
+    async def verify_token_exists(self, token: str) -> bool:
+        """Whether an active channel has this verify token; LookupsExhausted past the budget.
+
+        Unauthenticated and never cached (a handshake is rare), so it is the
+        budget that keeps a flood of made-up tokens off the database.
+        """
+        if not self._verify_lookups.take():
+            raise LookupsExhausted
+        return await channels_repo.verify_token_exists(self._db, token)
 
     async def api_key_for(self, phone_number_id: str) -> str | None:
         """The channel's D360-API-KEY; None for an unknown channel."""

@@ -38,9 +38,9 @@ from litestar.types.asgi_types import (
 )
 
 from service.api.errors import MEANINGS, ApiError, ErrorCode
+from service.cache import LookupsExhausted
 from service.ingest.ingress import Outcome
 from service.ingest.limits import MAX_ITEMS_PER_DELIVERY
-from service.repositories import channels as channels_repo
 from service.root import api_runtime
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/api/webhooks/whatsapp"
+# A longer hub.verify_token is refused without a query (it would also make a
+# URL PostgREST may refuse); operators choose short ones.
+MAX_VERIFY_TOKEN_CHARS = 1000
 _ALLOW = "GET, POST, OPTIONS"
 
 _REFUSALS: dict[Outcome, tuple[int, ErrorCode, str]] = {
@@ -140,11 +143,13 @@ async def _verify_subscription(scope: Scope, send: Send) -> None:
         return query.get(name, [""])[0]
 
     token = param("hub.verify_token")
-    if param("hub.mode") != "subscribe" or not token:
+    if param("hub.mode") != "subscribe" or not token or len(token) > MAX_VERIFY_TOKEN_CHARS:
         raise ApiError(403, "forbidden", "verification failed")
     root = api_runtime(scope["app"].state).root
     try:
-        known = await channels_repo.verify_token_exists(root.clients.service_db, token)
+        known = await root.channels.verify_token_exists(token)
+    except LookupsExhausted as exc:  # a flood of made-up tokens: Meta retries the handshake
+        raise ApiError(503, "unavailable", "could not check the verify token; retry") from exc
     except Exception as exc:  # database unreachable: Meta retries the handshake
         log.warning("verify token lookup failed: %s", type(exc).__name__)
         raise ApiError(503, "unavailable", "could not check the verify token; retry") from exc

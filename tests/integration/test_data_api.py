@@ -155,6 +155,25 @@ async def test_an_agent_cannot_insert_a_message_through_the_data_api(
     assert preview(tenant, conversation) == before == "¿Tienen talla M?"
 
 
+@pytest.mark.parametrize(
+    "oversized",
+    [{"city": "x" * 5_000_000}, {"email": "a" * 4_000_000 + "@example.com"}],
+    ids=["5MB-city", "4MB-email"],
+)
+async def test_an_agent_cannot_store_megabytes_on_a_contact(
+    rest: httpx.AsyncClient, tenant: Tenant, oversized: dict[str, str]
+) -> None:
+    """Linked to every conversation, such a contact made each co-worker's inbox page gigabytes."""
+    phone = f"+{new_phone()}"
+    row = {"workspace_id": str(tenant.workspace_id), "phone": phone, **oversized}
+
+    response = await rest.post("/contacts", json=row, headers=tenant.headers)
+
+    assert response.status_code == 400, response.text[:200]
+    assert response.json()["code"] == "23514"
+    assert tenant.sql(f"select count(*) from public.contacts where phone = {lit(phone)}") == "0"
+
+
 @ONLY_360DIALOG_MOCKED
 async def test_idempotency_keys_cannot_be_read_by_anyone_but_the_service(
     rest: httpx.AsyncClient, tenant: Tenant, jwt_secret: str, httpx_mock: HTTPXMock, api: Api

@@ -19,6 +19,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from postgrest.types import CountMethod
 
+from service.cache import (
+    UNKNOWN_SECRET_LOOKUPS_PER_SECOND,
+    VERIFY_LOOKUPS_PER_SECOND,
+    ChannelCache,
+    LookupsExhausted,
+)
 from service.clients import Clients
 from service.ingest import normalize
 from service.ingest.limits import MAX_ITEMS_PER_DELIVERY, MAX_ROWS_PER_INGEST
@@ -159,6 +165,83 @@ async def test_a_megabyte_naming_thousands_of_channels_is_refused_unstored(
 
     assert await deliver(api, body, secret=secret) == answer
     assert await stored(clients, body) == 0
+
+
+class StoppedClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_made_up_secrets_cost_at_most_the_lookup_budget_per_second(
+    clients: Clients,
+) -> None:
+    """A made-up secret is never cached as held, so each one used to cost a
+    database lookup: a flood of them ran PostgREST for every tenant."""
+    budget = UNKNOWN_SECRET_LOOKUPS_PER_SECOND
+    clock = StoppedClock()
+    directory = ChannelCache(clients.service_db, clock=clock)
+    assert await directory.secret_is_held(SECRET_A) is True
+
+    answers: list[bool | None] = []
+    for _ in range(3 * budget):
+        try:
+            answers.append(await directory.secret_is_held(f"made-up-{uuid.uuid4()}"))
+        except LookupsExhausted:
+            answers.append(None)
+
+    assert answers == [False] * (budget - 1) + [None] * (2 * budget + 1)
+    # A real sender's secret is answered from the cache while the budget is spent,
+    assert await directory.secret_is_held(SECRET_A) is True
+    # and looked up again when its entry expires, budget or not.
+    clock.now += 3600.0
+    for _ in range(budget):  # the flood spends the refilled budget again
+        assert await directory.secret_is_held(f"made-up-{uuid.uuid4()}") is False
+    with pytest.raises(LookupsExhausted):
+        await directory.secret_is_held(f"made-up-{uuid.uuid4()}")
+    assert await directory.secret_is_held(SECRET_A) is True
+    # The budget comes back with time.
+    clock.now += 1.0
+    assert await directory.secret_is_held(f"made-up-{uuid.uuid4()}") is False
+
+
+async def test_a_flood_of_made_up_secrets_is_refused_without_a_lookup_or_a_log_line_each(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    flood = 10 * UNKNOWN_SECRET_LOOKUPS_PER_SECOND
+    caplog.set_level(logging.WARNING)
+
+    answers = await asyncio.gather(
+        *(deliver(api, b"{}", secret=f"made-up-{uuid.uuid4()}") for _ in range(flood))
+    )
+
+    assert set(answers) <= {401, 503}
+    # All of them arrive within a fraction of a second: only the budget is looked up.
+    assert answers.count(401) <= 2 * UNKNOWN_SECRET_LOOKUPS_PER_SECOND
+    refusals = [r for r in caplog.records if "secret no channel holds" in r.getMessage()]
+    assert len(refusals) == answers.count(401)
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_flood_of_made_up_verify_tokens_costs_at_most_the_lookup_budget(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Meta's handshake is unauthenticated: each made-up token used to cost a query."""
+    flood = 20 * VERIFY_LOOKUPS_PER_SECOND
+    caplog.set_level(logging.WARNING)
+
+    async def handshake(token: str) -> int:
+        params = {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1"}
+        return (await api.get("/api/webhooks/whatsapp", params=params)).status_code
+
+    answers = await asyncio.gather(*(handshake(f"made-up-{uuid.uuid4()}") for _ in range(flood)))
+
+    assert set(answers) <= {403, 503}
+    assert answers.count(403) <= 2 * VERIFY_LOOKUPS_PER_SECOND
+    assert await handshake("x" * 5_000) == 403  # refused before any query
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_a_request_with_no_credential_is_refused_unread_and_its_connection_closed(
