@@ -77,22 +77,33 @@ def now_utc() -> datetime:
 # --- sending ------------------------------------------------------------------------------
 
 
-def send_params(body: SendMessageBody, conversation: Conversation) -> Send360MessageParams:
-    """The 360dialog message for a request body; 422 naming the field when it does not fit.
+class Recipient(msgspec.Struct, frozen=True):
+    to: str | None
+    user_id: str | None
+
+
+def recipient_of(conversation: Conversation) -> Recipient:
+    """Where a reply goes; 422 when the conversation has nowhere to send to.
 
     A customer with a phone gets it as `to`; one known only by username gets
     the business-scoped user id as `recipient`. Anything else is refused
     rather than sent somewhere else.
     """
-    to, recipient = conversation.phone, None
-    if to is None:
-        recipient = conversation.user_id
-        if recipient is None or not USER_ID.fullmatch(recipient):
-            raise ApiError(
-                422,
-                "recipient_unavailable",
-                "this conversation has neither a phone number nor a WhatsApp user id to send to",
-            )
+    if conversation.phone is not None:
+        return Recipient(conversation.phone, None)
+    if conversation.user_id is not None and USER_ID.fullmatch(conversation.user_id):
+        return Recipient(None, conversation.user_id)
+    raise ApiError(
+        422,
+        "recipient_unavailable",
+        "this conversation has neither a phone number nor a WhatsApp user id to send to",
+    )
+
+
+def send_params(body: SendMessageBody, conversation: Conversation) -> Send360MessageParams:
+    """The 360dialog message for a request body; 422 naming the field when it does not fit."""
+    target = recipient_of(conversation)
+    to, recipient = target.to, target.user_id
     for key in ("text", "caption", "filename", "media_url"):
         text_input(getattr(body, key), key)
     if body.type == "text":
@@ -136,7 +147,7 @@ def stored_content(body: SendMessageBody) -> dict[str, Any]:
     return built
 
 
-def _message_json(message: Message) -> dict[str, Any]:
+def message_json(message: Message) -> dict[str, Any]:
     encoded: dict[str, Any] = msgspec.to_builtins(message)
     return encoded
 
@@ -146,7 +157,7 @@ def failure_error(message: Message) -> ApiError:
     detail = {
         "reason": message.error_message,
         "code": message.error_code,
-        "message": _message_json(message),
+        "message": message_json(message),
     }
     if message.error_code in WINDOW_CLOSED_CODES:
         return ApiError(409, "window_closed", detail)
@@ -169,7 +180,7 @@ def _replay(existing: Message, body: SendMessageBody, content: dict[str, Any]) -
             "send_in_progress",
             {
                 "reason": "a request with this Idempotency-Key is still being sent; retry later",
-                "message": _message_json(existing),
+                "message": message_json(existing),
             },
         )
     if existing.status == "failed":
@@ -196,21 +207,7 @@ async def send_reply(
     if existing is not None:
         return _replay(existing, body, content)
 
-    window = window_status(conversation.last_customer_message_at, now_utc())
-    if window.state == "closed":
-        closed = window.closes_at.isoformat() if window.closes_at else None
-        raise ApiError(
-            409,
-            "window_closed",
-            {
-                "reason": (
-                    "the 24-hour customer service window is closed"
-                    + (f" (since {closed})" if closed else " (the customer never wrote)")
-                    + ": only template messages can be sent"
-                ),
-                "closes_at": closed,
-            },
-        )
+    require_open_window(conversation)
 
     channel = await conversations_repo.channel(
         db, conversation.phone_number_id, conversation.workspace_id
@@ -246,7 +243,7 @@ async def send_reply(
     # Once the message is stored, finish even if the client goes away: an
     # abandoned send would stay `pending` and block its key forever.
     task = asyncio.ensure_future(
-        _deliver(ledger, keys, d360, api_key, channel.phone_number_id, pending, params)
+        deliver(ledger, keys, d360, api_key, channel.phone_number_id, pending, params)
     )
     message = await asyncio.shield(task)
     if message.status == "failed":
@@ -254,7 +251,25 @@ async def send_reply(
     return Response(message, status_code=201)
 
 
-async def _deliver(
+def require_open_window(conversation: Conversation) -> None:
+    window = window_status(conversation.last_customer_message_at, now_utc())
+    if window.state == "closed":
+        closed = window.closes_at.isoformat() if window.closes_at else None
+        raise ApiError(
+            409,
+            "window_closed",
+            {
+                "reason": (
+                    "the 24-hour customer service window is closed"
+                    + (f" (since {closed})" if closed else " (the customer never wrote)")
+                    + ": only template messages can be sent"
+                ),
+                "closes_at": closed,
+            },
+        )
+
+
+async def deliver(
     ledger: SendLedger,
     keys: ChannelKeys,
     d360: D360Client,
