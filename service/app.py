@@ -17,6 +17,7 @@ from service.api.conversations import ConversationController
 from service.api.errors import handle_http_exception, handle_unexpected
 from service.api.health import HealthController
 from service.api.messages import MessageController
+from service.api.openapi import document_reply_kinds
 from service.api.webhooks import document_webhook, whatsapp_webhook
 from service.ingest.ingress import WebhookIngress
 from service.logs import RequestIdMiddleware
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     document_webhook(app.openapi_schema, settings)
+    document_reply_kinds(app.openapi_schema)
     return app
 
 

@@ -25,14 +25,13 @@ refuse:
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter
-from postgrest import APIError, AsyncPostgrestClient
+from postgrest import AsyncPostgrestClient
 
 from service.api.agent import (
     AGENT_DEPENDENCIES,
@@ -46,21 +45,21 @@ from service.api.auth import AuthUser
 from service.api.errors import ApiError, documented
 from service.api.openapi import ConversationId, UploadOperation
 from service.api.replies import (
-    REPLAYED_HEADER,
-    deliver,
-    failure_error,
-    message_json,
+    channel_key,
+    prepare,
     recipient_of,
+    replay,
     require_open_window,
+    store_and_send,
 )
 from service.api.upload_form import FileHead, FormError, UploadForm, boundary_of
 from service.repositories import conversations as conversations_repo
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.conversations import Conversation
-from service.repositories.messages import Message, NewOutbound
+from service.repositories.messages import Message
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
-from service.whatsapp.domain import MediaContent, Send360MessageParams
+from service.whatsapp.domain import Reply, parse_reply
 from service.whatsapp.errors import D360AuthError, D360Exception
 from service.whatsapp.uploads import MAX_UPLOAD_BYTES, UploadKind, UploadRefused, upload_kind
 
@@ -157,10 +156,6 @@ def _content_length(value: str | None) -> int:
     return int(value)
 
 
-# Types whose message has no caption; Meta refuses one.
-_NO_CAPTION = frozenset({"audio", "sticker"})
-
-
 async def _send_upload(
     *,
     db: AsyncPostgrestClient,
@@ -174,95 +169,69 @@ async def _send_upload(
     form: UploadForm,
     idempotency_key: str,
 ) -> Response[Message]:
-    caption = text_input(head.caption, "caption")
-    if caption is not None and kind.type in _NO_CAPTION:
-        raise invalid("caption", f"{kind.type} messages cannot have a caption")
+    """The reply pipeline (service.api.replies) with the upload between its checks and the store."""
     # WhatsApp shows a file name for documents only.
-    filename = text_input(head.filename, "filename") if kind.type == "document" else None
-    mime_type = (head.content_type or "").lower()
-    # What the request says; the media id is 360dialog's answer, not part of it.
-    said = MediaContent(mime_type=mime_type, caption=caption, filename=filename)
+    filename = head.filename if kind.type == "document" else None
+    # Checks the caption and file name against the kind's rules before anything else.
+    _reply(kind, head.caption, filename, _PROBE_ID)
     recipient = recipient_of(conversation)
 
     existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
     if existing is not None:
-        return _replay(existing, kind, said)
+        # The request is the same if, sent by the stored media id, it is the stored reply.
+        stored_id = existing.content.get("media_id")
+        media_id = stored_id if isinstance(stored_id, str) and stored_id else _PROBE_ID
+        return replay(existing, _reply(kind, head.caption, filename, media_id))
     require_open_window(conversation)
-    channel = await conversations_repo.channel(
-        db, conversation.phone_number_id, conversation.workspace_id
-    )
-    api_key = (
-        await keys.api_key_for(channel.phone_number_id)
-        if channel is not None and channel.is_active
-        else None
-    )
-    if channel is None or api_key is None:
-        raise ApiError(409, "channel_unavailable", "this conversation's channel is not active")
+    channel, api_key = await channel_key(db, keys, conversation)
 
     try:
         media_id = await d360.upload_media(
             api_key,
             form.file(kind.max_bytes),
-            mime_type=mime_type,
-            filename=filename or head.filename or kind.type,
+            mime_type=(head.content_type or "").lower(),
+            filename=head.filename or kind.type,
         )
     except D360Exception as exc:
         if isinstance(exc, D360AuthError):
-            keys.forget(channel.phone_number_id)
+            keys.forget(channel)
         raise ApiError(502, "upload_failed", f"360dialog refused the file: {exc}") from exc
 
-    content = msgspec.structs.replace(said, media_id=media_id)
-    new = NewOutbound(
-        conversation_id=conversation.id,
-        sent_by=agent.user_id,
-        type=kind.type,
-        content=msgspec.to_builtins(content),
+    reply = _reply(kind, head.caption, filename, media_id)
+    return await store_and_send(
+        ledger=ledger,
+        keys=keys,
+        d360=d360,
+        agent=agent,
+        conversation=conversation,
+        prepared=await prepare(db, reply, conversation),
         idempotency_key=idempotency_key,
-        media_filename=filename,
+        recipient=recipient,
+        channel=channel,
+        api_key=api_key,
     )
+
+
+# Stands in for 360dialog's id where only the rest of the reply is checked or compared.
+_PROBE_ID = "0"
+
+
+def _reply(kind: UploadKind, caption: str | None, filename: str | None, media_id: str) -> Reply:
+    """The media reply the upload sends; 422 naming the field when the form breaks a rule."""
+    fields: dict[str, object] = {"type": kind.type, "media_id": media_id}
+    if caption is not None:
+        fields["caption"] = caption
+    if filename is not None:
+        fields["filename"] = filename
     try:
-        pending = await ledger.open(new)
-    except APIError as exc:
-        if exc.code != "23505":
-            raise
-        existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
-        if existing is None:
-            raise
-        return _replay(existing, kind, said)
-    params = Send360MessageParams(
-        to=recipient.to,
-        recipient=recipient.user_id,
-        type=kind.type,
-        media_id=media_id,
-        caption=caption,
-        filename=filename,
-    )
-    task = asyncio.ensure_future(
-        deliver(ledger, keys, d360, api_key, channel.phone_number_id, pending, params)
-    )
-    message = await asyncio.shield(task)
-    if message.status == "failed":
-        raise failure_error(message)
-    return Response(message, status_code=201)
+        return parse_reply(fields)
+    except msgspec.ValidationError as exc:
+        raise invalid(_field(str(exc)), str(exc)) from exc
 
 
-def _replay(existing: Message, kind: UploadKind, said: MediaContent) -> Response[Message]:
-    stored = {k: v for k, v in existing.content.items() if k != "media_id"}
-    if existing.type != kind.type or stored != msgspec.to_builtins(said):
-        raise ApiError(
-            422,
-            "idempotency_key_reused",
-            "this Idempotency-Key was already used for a different message",
-        )
-    if existing.status == "pending":
-        raise ApiError(
-            409,
-            "send_in_progress",
-            {
-                "reason": "a request with this Idempotency-Key is still being sent; retry later",
-                "message": message_json(existing),
-            },
-        )
-    if existing.status == "failed":
-        raise failure_error(existing)
-    return Response(existing, status_code=201, headers={REPLAYED_HEADER: "true"})
+def _field(message: str) -> str:
+    """The form field a msgspec message names (`$.caption`, or unknown field `caption`)."""
+    for name in ("caption", "filename"):
+        if f"`{name}`" in message or f"$.{name}" in message:
+            return "file" if name == "filename" else name
+    return "file"

@@ -36,7 +36,6 @@ from service.api.schemas import (
     LinkContactBody,
     Message,
     MessagePage,
-    SendMessageBody,
 )
 from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
@@ -48,6 +47,7 @@ from service.repositories.conversations import (
 )
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
+from service.whatsapp.domain import Reply
 
 
 class ConversationController(Controller):
@@ -284,7 +284,7 @@ class ConversationController(Controller):
         send_ledger: NamedDependency[SendLedger],
         d360: NamedDependency[D360Client],
         conversation_id: ConversationId,
-        data: JSONBody[SendMessageBody],
+        data: JSONBody[Reply],
         idempotency_key: Annotated[
             str,
             HeaderParameter(
@@ -304,7 +304,7 @@ class ConversationController(Controller):
             d360=d360,
             agent=agent,
             conversation=conversation,
-            body=data,
+            reply=data,
             idempotency_key=idempotency_key,
         )
 

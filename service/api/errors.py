@@ -37,6 +37,8 @@ ErrorCode = Literal[
     "idempotency_key_reused",
     "recipient_unavailable",
     "recipient_unsupported",
+    "template_unavailable",
+    "template_rejected",
     "too_many_requests",
     "internal_error",
     "database_error",

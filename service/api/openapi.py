@@ -8,11 +8,14 @@ file and redirect, the send route's replay header.
 
 from __future__ import annotations
 
+import typing
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
 from litestar.openapi.spec import (
+    Discriminator,
+    OpenAPI,
     OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
@@ -25,6 +28,7 @@ from litestar.openapi.spec import Operation as _Operation
 from litestar.params import PathParameter
 
 from service.api.replies import REPLAYED_HEADER
+from service.whatsapp.domain import REPLY_KINDS, Interactive
 
 ConversationId = Annotated[uuid.UUID, PathParameter(description="The conversation's id")]
 MessageId = Annotated[uuid.UUID, PathParameter(description="The message's id")]
@@ -135,3 +139,39 @@ class MediaOperation(AgentOperation):
                 },
             ),
         }
+
+
+def document_reply_kinds(document: OpenAPI) -> None:
+    """Says what the `type` tag of each reply kind means, and lets clients dispatch on it.
+
+    Litestar writes a tagged union as a plain `oneOf`, its tag as a bare `const`.
+    """
+    schemas = document.components.schemas if document.components else None
+    if not schemas:
+        return
+    discriminators: dict[frozenset[str], Discriminator] = {}
+    for union, kinds in (("reply", REPLY_KINDS), ("interactive", typing.get_args(Interactive))):
+        mapping: dict[str, str] = {}
+        for kind in kinds:
+            tag = kind.__struct_config__.tag
+            schema = schemas.get(kind.__name__)
+            if schema is None or not isinstance(tag, str) or not schema.properties:
+                continue
+            mapping[tag] = f"#/components/schemas/{kind.__name__}"
+            field = schema.properties.get("type")
+            if isinstance(field, Schema):
+                field.description = f"`{tag}`: which kind of {union} this is"
+        discriminators[frozenset(mapping.values())] = Discriminator(
+            property_name="type", mapping=mapping
+        )
+    found: list[Schema] = list(schemas.values())
+    for item in (document.paths or {}).values():
+        operation = item.post
+        body = operation.request_body if operation else None
+        if isinstance(body, RequestBody):
+            found += [m.schema for m in body.content.values() if isinstance(m.schema, Schema)]
+    for schema in found:
+        for nested in [schema, *(schema.properties or {}).values()]:
+            if isinstance(nested, Schema) and nested.one_of:
+                refs = frozenset(getattr(ref, "ref", "") for ref in nested.one_of)
+                nested.discriminator = discriminators.get(refs, nested.discriminator)

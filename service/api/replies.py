@@ -1,6 +1,10 @@
 """Replying and read receipts: the steps between the agent's database and 360dialog.
 
-Sending a reply (idempotent per `Idempotency-Key`, following the IETF
+A reply arrives already typed: the body decodes into one kind of
+`service.whatsapp.domain.Reply` (text, image, video, audio, document,
+template, interactive), each kind's shape rules checked by the decoder (422
+naming the field otherwise). Every kind then takes the one path below
+(`send_reply`), idempotent per `Idempotency-Key` (following the IETF
 idempotency-key draft):
 
 1. A key this agent already used in this conversation replays the stored
@@ -9,16 +13,22 @@ idempotency-key draft):
    `Idempotent-Replayed: true`), the stored failure's error again when it
    failed, 409 `send_in_progress` while the first request is still sending,
    422 `idempotency_key_reused` when the body differs.
-2. Outside the 24-hour window: 409 `window_closed`, nothing stored or sent.
-3. The message is stored `pending` with its key through the `SendLedger`
+2. A kind that needs the 24-hour window (all but templates) outside it: 409
+   `window_closed` saying a template is needed, nothing stored or sent.
+3. `prepare` makes the stored form: the checks that need the database
+   (a template must be approved on this channel, with as many parameters as
+   it has placeholders: 422 otherwise) and the content kept in `messages`.
+4. The message is stored `pending` with its key through the `SendLedger`
    (agents cannot insert messages themselves); the unique (conversation,
    sender, key) makes a concurrent duplicate lose here, before anything is
    sent.
-4. 360dialog is called with the channel's key; the outcome is stored through
-   the service-role `SendLedger`: `sent` with the wamid (201), or `failed`
-   with Meta's error code and message (409 `window_closed` for 131047, 422
-   `recipient_unsupported` for 131062 (no such message to a user id), else
-   502 `send_failed`; the stored message is in `detail.message`).
+5. 360dialog is called with the channel's key (`cloud_message` builds the
+   body); the outcome is stored through the service-role `SendLedger`: `sent`
+   with the wamid (201), or `failed` with Meta's error code and message
+   (`failure_error` maps it: 409 `window_closed` for 131047, 422
+   `recipient_unsupported` for 131062 (no such message to a user id), 422
+   `template_rejected` for a template error (132000-132016), else 502
+   `send_failed`; the stored message is in `detail.message`).
 
 A customer known only by username (no phone, a business-scoped user id) is
 sent to through the Cloud API's `recipient` field; a conversation with
@@ -38,10 +48,9 @@ from litestar import Response
 from litestar.background_tasks import BackgroundTask
 from postgrest import APIError, AsyncPostgrestClient
 
-from service.api.agent import invalid, text_input
+from service.api.agent import text_input
 from service.api.auth import AuthUser
 from service.api.errors import ApiError
-from service.api.schemas import SendMessageBody
 from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
 from service.repositories.channel_keys import ChannelKeys
@@ -51,9 +60,18 @@ from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
 from service.whatsapp.domain import (
     USER_ID,
-    MediaContent,
-    Send360MessageParams,
-    TextContent,
+    AudioReply,
+    DocumentReply,
+    ImageReply,
+    InteractiveReply,
+    Recipient,
+    Reply,
+    StickerReply,
+    TemplateReply,
+    TextReply,
+    VideoReply,
+    reply_content,
+    reply_type,
     window_status,
 )
 from service.whatsapp.errors import (
@@ -67,6 +85,8 @@ from service.whatsapp.errors import (
 log = logging.getLogger(__name__)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+# Keys of a stored template reply that the service filled in from the template.
+FILLED_IN = frozenset({"text", "header_text"})
 _ERROR_MESSAGE_LIMIT = 1000
 
 
@@ -77,22 +97,20 @@ def now_utc() -> datetime:
 # --- sending ------------------------------------------------------------------------------
 
 
-class Recipient(msgspec.Struct, frozen=True):
-    to: str | None
-    user_id: str | None
-
-
 def recipient_of(conversation: Conversation) -> Recipient:
     """Where a reply goes; 422 when the conversation has nowhere to send to.
 
     A customer with a phone gets it as `to`; one known only by username gets
-    the business-scoped user id as `recipient`. Anything else is refused
-    rather than sent somewhere else.
+    the business-scoped user id. Anything else is refused rather than sent
+    somewhere else.
     """
     if conversation.phone is not None:
-        return Recipient(conversation.phone, None)
-    if conversation.user_id is not None and USER_ID.fullmatch(conversation.user_id):
-        return Recipient(None, conversation.user_id)
+        try:
+            return Recipient(to=conversation.phone)
+        except ValueError:
+            pass
+    elif conversation.user_id is not None and USER_ID.fullmatch(conversation.user_id):
+        return Recipient(user_id=conversation.user_id)
     raise ApiError(
         422,
         "recipient_unavailable",
@@ -100,54 +118,44 @@ def recipient_of(conversation: Conversation) -> Recipient:
     )
 
 
-def send_params(body: SendMessageBody, conversation: Conversation) -> Send360MessageParams:
-    """The 360dialog message for a request body; 422 naming the field when it does not fit."""
-    target = recipient_of(conversation)
-    to, recipient = target.to, target.user_id
-    for key in ("text", "caption", "filename", "media_url"):
-        text_input(getattr(body, key), key)
-    if body.type == "text":
-        if body.text is None or not body.text.strip():
-            raise invalid("text", "a text message needs a non-empty text")
-        for key in ("media_url", "caption", "filename"):
-            if getattr(body, key) is not None:
-                raise invalid(key, "a text message takes only text")
-    else:
-        if body.media_url is None:
-            raise invalid("media_url", f"an {body.type} message needs a media_url")
-        if body.text is not None:
-            raise invalid("text", "a media message takes a caption, not text")
-        if body.caption is not None and body.type == "audio":
-            raise invalid("caption", "audio messages cannot have a caption")
-        if body.filename is not None and body.type != "document":
-            raise invalid("filename", "only documents can have a filename")
-    try:
-        if body.type == "text":
-            return Send360MessageParams(to=to, recipient=recipient, type="text", body=body.text)
-        return Send360MessageParams(
-            to=to,
-            recipient=recipient,
-            type=body.type,
-            link=body.media_url,
-            caption=body.caption,
-            filename=body.filename,
-        )
-    except ValueError as exc:
-        raise invalid("type", str(exc)) from exc
+class Prepared(msgspec.Struct, frozen=True, kw_only=True):
+    """A reply ready to store and send: what `messages` keeps of it, and the reply itself."""
+
+    reply: Reply
+    content: dict[str, Any]
+    media_url: str | None = None
+    media_filename: str | None = None
 
 
-def stored_content(body: SendMessageBody) -> dict[str, Any]:
-    content: TextContent | MediaContent
-    if body.type == "text":
-        assert body.text is not None
-        content = TextContent(body=body.text)
-    else:
-        content = MediaContent(link=body.media_url, caption=body.caption, filename=body.filename)
-    built: dict[str, Any] = msgspec.to_builtins(content)
-    return built
+async def prepare(db: AsyncPostgrestClient, reply: Reply, conversation: Conversation) -> Prepared:
+    """The stored form of a reply; the checks that need the database happen here (422s)."""
+    content = reply_content(reply)
+    match reply:
+        case ImageReply() | VideoReply() | AudioReply() | StickerReply():
+            return Prepared(reply=reply, content=content, media_url=reply.media_url)
+        case DocumentReply():
+            return Prepared(
+                reply=reply,
+                content=content,
+                media_url=reply.media_url,
+                media_filename=reply.filename,
+            )
+        case TemplateReply():
+            return await _prepare_template(db, reply, conversation, content)
+        case TextReply() | InteractiveReply():
+            return Prepared(reply=reply, content=content)
 
 
-def message_json(message: Message) -> dict[str, Any]:
+async def _prepare_template(
+    db: AsyncPostgrestClient,
+    reply: TemplateReply,
+    conversation: Conversation,
+    content: dict[str, Any],
+) -> Prepared:
+    raise ApiError(422, "template_unavailable", f"no template {reply.name!r} on this channel")
+
+
+def _message_json(message: Message) -> dict[str, Any]:
     encoded: dict[str, Any] = msgspec.to_builtins(message)
     return encoded
 
@@ -157,7 +165,7 @@ def failure_error(message: Message) -> ApiError:
     detail = {
         "reason": message.error_message,
         "code": message.error_code,
-        "message": message_json(message),
+        "message": _message_json(message),
     }
     if message.error_code in WINDOW_CLOSED_CODES:
         return ApiError(409, "window_closed", detail)
@@ -167,8 +175,10 @@ def failure_error(message: Message) -> ApiError:
     return ApiError(502, "send_failed", detail)
 
 
-def _replay(existing: Message, body: SendMessageBody, content: dict[str, Any]) -> Response[Message]:
-    if existing.type != body.type or existing.content != content:
+def replay(existing: Message, reply: Reply) -> Response[Message]:
+    # What the service filled in (a template's text) is not part of the request.
+    stored = {k: v for k, v in existing.content.items() if k not in FILLED_IN}
+    if existing.type != reply_type(reply) or stored != reply_content(reply):
         raise ApiError(
             422,
             "idempotency_key_reused",
@@ -180,7 +190,7 @@ def _replay(existing: Message, body: SendMessageBody, content: dict[str, Any]) -
             "send_in_progress",
             {
                 "reason": "a request with this Idempotency-Key is still being sent; retry later",
-                "message": message_json(existing),
+                "message": _message_json(existing),
             },
         )
     if existing.status == "failed":
@@ -196,19 +206,40 @@ async def send_reply(
     d360: D360Client,
     agent: AuthUser,
     conversation: Conversation,
-    body: SendMessageBody,
+    reply: Reply,
     idempotency_key: str,
 ) -> Response[Message]:
+    """The one send path for every kind of reply (the module docstring gives the steps)."""
     text_input(idempotency_key, "Idempotency-Key", "header")
-    params = send_params(body, conversation)
-    content = stored_content(body)
+    recipient = recipient_of(conversation)
 
     existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
     if existing is not None:
-        return _replay(existing, body, content)
+        return replay(existing, reply)
 
-    require_open_window(conversation)
+    if reply.needs_window:
+        require_open_window(conversation)
 
+    channel, api_key = await channel_key(db, keys, conversation)
+    prepared = await prepare(db, reply, conversation)
+    return await store_and_send(
+        ledger=ledger,
+        keys=keys,
+        d360=d360,
+        agent=agent,
+        conversation=conversation,
+        prepared=prepared,
+        idempotency_key=idempotency_key,
+        recipient=recipient,
+        channel=channel,
+        api_key=api_key,
+    )
+
+
+async def channel_key(
+    db: AsyncPostgrestClient, keys: ChannelKeys, conversation: Conversation
+) -> tuple[str, str]:
+    """The conversation's channel (phone_number_id) and its 360dialog key; 409 when inactive."""
     channel = await conversations_repo.channel(
         db, conversation.phone_number_id, conversation.workspace_id
     )
@@ -219,15 +250,32 @@ async def send_reply(
     )
     if channel is None or api_key is None:
         raise ApiError(409, "channel_unavailable", "this conversation's channel is not active")
+    return channel.phone_number_id, api_key
 
+
+async def store_and_send(
+    *,
+    ledger: SendLedger,
+    keys: ChannelKeys,
+    d360: D360Client,
+    agent: AuthUser,
+    conversation: Conversation,
+    prepared: Prepared,
+    idempotency_key: str,
+    recipient: Recipient,
+    channel: str,
+    api_key: str,
+) -> Response[Message]:
+    """Steps 4 and 5: the reply stored `pending` with its key, then sent and its outcome stored."""
+    reply = prepared.reply
     new = NewOutbound(
         conversation_id=conversation.id,
         sent_by=agent.user_id,
-        type=body.type,
-        content=content,
+        type=reply_type(reply),
+        content=prepared.content,
         idempotency_key=idempotency_key,
-        media_url=body.media_url,
-        media_filename=body.filename,
+        media_url=prepared.media_url,
+        media_filename=prepared.media_filename,
     )
     try:
         pending = await ledger.open(new)
@@ -238,12 +286,12 @@ async def send_reply(
         existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
         if existing is None:
             raise
-        return _replay(existing, body, content)
+        return replay(existing, reply)
 
     # Once the message is stored, finish even if the client goes away: an
     # abandoned send would stay `pending` and block its key forever.
     task = asyncio.ensure_future(
-        deliver(ledger, keys, d360, api_key, channel.phone_number_id, pending, params)
+        _deliver(ledger, keys, d360, api_key, channel, pending, recipient, reply)
     )
     message = await asyncio.shield(task)
     if message.status == "failed":
@@ -253,33 +301,36 @@ async def send_reply(
 
 def require_open_window(conversation: Conversation) -> None:
     window = window_status(conversation.last_customer_message_at, now_utc())
-    if window.state == "closed":
-        closed = window.closes_at.isoformat() if window.closes_at else None
-        raise ApiError(
-            409,
-            "window_closed",
-            {
-                "reason": (
-                    "the 24-hour customer service window is closed"
-                    + (f" (since {closed})" if closed else " (the customer never wrote)")
-                    + ": only template messages can be sent"
-                ),
-                "closes_at": closed,
-            },
-        )
+    if window.state != "closed":
+        return
+    closed = window.closes_at.isoformat() if window.closes_at else None
+    raise ApiError(
+        409,
+        "window_closed",
+        {
+            "reason": (
+                "the 24-hour customer service window is closed"
+                + (f" (since {closed})" if closed else " (the customer never wrote)")
+                + ": only a template message can be sent (type `template`)"
+            ),
+            "closes_at": closed,
+            "needs": "template",
+        },
+    )
 
 
-async def deliver(
+async def _deliver(
     ledger: SendLedger,
     keys: ChannelKeys,
     d360: D360Client,
     api_key: str,
     phone_number_id: str,
     pending: Message,
-    params: Send360MessageParams,
+    recipient: Recipient,
+    reply: Reply,
 ) -> Message:
     try:
-        sent = await d360.send_message(api_key, params)
+        sent = await d360.send_message(api_key, recipient, reply)
     except D360Exception as exc:
         if isinstance(exc, D360AuthError):
             keys.forget(phone_number_id)

@@ -20,7 +20,13 @@ from typing import TypeVar
 import httpx
 import msgspec
 
-from service.whatsapp.domain import MediaType, Send360MessageParams, Send360Response
+from service.whatsapp.domain import (
+    Recipient,
+    Reply,
+    Send360Response,
+    cloud_message,
+    parse_reply,
+)
 from service.whatsapp.errors import D360Error, D360NetworkError, error_from_response
 
 log = logging.getLogger(__name__)
@@ -93,10 +99,13 @@ class D360Client:
 
     # --- messages -----------------------------------------------------------------------
 
-    async def send_message(self, api_key: str, params: Send360MessageParams) -> Send360Response:
-        """Send one message. A 200 means accepted; delivery arrives later as a status webhook."""
+    async def send_message(
+        self, api_key: str, recipient: Recipient, reply: Reply, *, reply_to: str | None = None
+    ) -> Send360Response:
+        """Send one reply. A 200 means accepted; delivery arrives later as a status webhook."""
+        body = cloud_message(recipient, reply, context_message_id=reply_to)
         response = await self._request(
-            "POST", self._url("/messages"), api_key, body=params.to_body(), idempotent=False
+            "POST", self._url("/messages"), api_key, body=body, idempotent=False
         )
         sent = _decode(response, Send360Response, "send response")
         if not sent.messages:
@@ -112,34 +121,8 @@ class D360Client:
         preview_url: bool = False,
         reply_to: str | None = None,
     ) -> Send360Response:
-        params = Send360MessageParams(
-            to=to, type="text", body=body, preview_url=preview_url, context_message_id=reply_to
-        )
-        return await self.send_message(api_key, params)
-
-    async def send_media_message(
-        self,
-        api_key: str,
-        to: str,
-        media_type: MediaType,
-        *,
-        media_id: str | None = None,
-        link: str | None = None,
-        caption: str | None = None,
-        filename: str | None = None,
-        reply_to: str | None = None,
-    ) -> Send360Response:
-        """Send uploaded media (`media_id`, preferred) or a public URL (`link`)."""
-        params = Send360MessageParams(
-            to=to,
-            type=media_type,
-            media_id=media_id,
-            link=link,
-            caption=caption,
-            filename=filename,
-            context_message_id=reply_to,
-        )
-        return await self.send_message(api_key, params)
+        reply = parse_reply({"type": "text", "text": body, "preview_url": preview_url})
+        return await self.send_message(api_key, Recipient(to=to), reply, reply_to=reply_to)
 
     async def mark_as_read(self, api_key: str, message_id: str) -> None:
         """Mark an inbound message (and the ones before it) as read."""

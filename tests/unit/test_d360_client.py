@@ -11,6 +11,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from service.whatsapp.d360 import D360Client, DownloadedMedia, MediaInfo
+from service.whatsapp.domain import Recipient, cloud_message, parse_reply
 from service.whatsapp.errors import (
     D360AuthError,
     D360Error,
@@ -134,78 +135,18 @@ async def test_send_response_keeps_resolved_wa_id(
     assert sent.messages[0].message_status is None
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "expected"),
-    [
-        (
-            {"media_type": "image", "media_id": "1000000000000201", "caption": "Catálogo"},
-            {"image": {"id": "1000000000000201", "caption": "Catálogo"}},
-        ),
-        (
-            {"media_type": "video", "link": "https://cdn.example.com/v.mp4"},
-            {"video": {"link": "https://cdn.example.com/v.mp4"}},
-        ),
-        (
-            {"media_type": "audio", "media_id": "1000000000000202"},
-            {"audio": {"id": "1000000000000202"}},
-        ),
-        (
-            {"media_type": "document", "media_id": "1000000000000203", "filename": "factura.pdf"},
-            {"document": {"id": "1000000000000203", "filename": "factura.pdf"}},
-        ),
-        (
-            {"media_type": "sticker", "media_id": "1000000000000204", "reply_to": WAMID_IN},
-            {"sticker": {"id": "1000000000000204"}, "context": {"message_id": WAMID_IN}},
-        ),
-    ],
-)
-async def test_send_media_message(
-    client: D360Client, httpx_mock: HTTPXMock, kwargs: dict[str, Any], expected: dict[str, Any]
+async def test_send_message_posts_the_reply_s_cloud_body(
+    client: D360Client, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(method="POST", url=MESSAGES, json=SEND_OK)
+    reply = parse_reply({"type": "image", "media_id": "1000000000000201"})
 
-    sent = await client.send_media_message(KEY, TO, **kwargs)
+    sent = await client.send_message(KEY, Recipient(to=TO), reply, reply_to=WAMID_IN)
 
     assert sent.message_id == WAMID_OUT
     request = only_request(httpx_mock)
     assert request.headers["D360-API-KEY"] == KEY
-    assert body_of(request) == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": TO,
-        "type": kwargs["media_type"],
-        **expected,
-    }
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        pytest.param({"media_type": "image"}, id="neither-id-nor-link"),
-        pytest.param(
-            {"media_type": "image", "media_id": "1", "link": "https://x.example/a.jpg"},
-            id="both-id-and-link",
-        ),
-        pytest.param({"media_type": "audio", "media_id": "1", "caption": "hi"}, id="audio-caption"),
-        pytest.param(
-            {"media_type": "sticker", "media_id": "1", "caption": "hi"}, id="sticker-caption"
-        ),
-        pytest.param(
-            {"media_type": "image", "media_id": "1", "filename": "a.jpg"}, id="image-filename"
-        ),
-        pytest.param({"media_type": "image", "media_id": ""}, id="empty-media-id"),
-        pytest.param({"media_type": "image", "link": "ftp://x.example/a.jpg"}, id="ftp-link"),
-        pytest.param(
-            {"media_type": "image", "media_id": "1", "caption": "x" * 1025}, id="long-caption"
-        ),
-    ],
-)
-async def test_media_validation_happens_before_any_request(
-    client: D360Client, httpx_mock: HTTPXMock, kwargs: dict[str, Any]
-) -> None:
-    with pytest.raises(ValueError, match=r"."):
-        await client.send_media_message(KEY, TO, **kwargs)
-    assert httpx_mock.get_requests() == []
+    assert body_of(request) == cloud_message(Recipient(to=TO), reply, context_message_id=WAMID_IN)
 
 
 @pytest.mark.parametrize(

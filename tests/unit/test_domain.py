@@ -1,4 +1,4 @@
-"""Domain types: send parameters, stored content and the 24h window."""
+"""Domain types: replies and their Cloud API body, stored content and the 24h window."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ import pytest
 
 from service.whatsapp.domain import (
     MediaContent,
-    Send360MessageParams,
+    Recipient,
+    Reply,
     Send360Response,
     TextContent,
     WindowStatus,
+    cloud_message,
     decode_content,
+    parse_reply,
+    reply_content,
     window_status,
 )
 
@@ -66,11 +70,9 @@ def test_window_status_serializes() -> None:
     assert encoded == b'{"state":"closing","closes_at":"2026-11-18T13:00:00Z"}'
 
 
-def test_send_params_body_for_text() -> None:
-    params = Send360MessageParams(
-        to="+573001112233", type="text", body="Hola", context_message_id="wamid.IN"
-    )
-    assert params.to_body() == {
+def test_text_reply_body() -> None:
+    reply = parse_reply({"type": "text", "text": "Hola"})
+    assert cloud_message(Recipient(to="+573001112233"), reply, context_message_id="wamid.IN") == {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": "573001112233",
@@ -81,23 +83,126 @@ def test_send_params_body_for_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("reply", "expected"),
     [
-        {"type": "text", "body": "hola", "media_id": "1"},
-        {"type": "text", "body": "hola", "caption": "x"},
-        {"type": "image", "media_id": "1", "body": "hola"},
-        {"type": "image", "media_id": "1", "preview_url": True},
-        {"type": "document", "link": "https://x.example/a.pdf", "context_message_id": ""},
+        (
+            {"type": "image", "media_id": "1000000000000201", "caption": "Catálogo"},
+            {"image": {"id": "1000000000000201", "caption": "Catálogo"}},
+        ),
+        (
+            {"type": "video", "media_url": "https://cdn.example.com/v.mp4"},
+            {"video": {"link": "https://cdn.example.com/v.mp4"}},
+        ),
+        ({"type": "audio", "media_id": "1000000000000202"}, {"audio": {"id": "1000000000000202"}}),
+        (
+            {"type": "document", "media_id": "1000000000000203", "filename": "factura.pdf"},
+            {"document": {"id": "1000000000000203", "filename": "factura.pdf"}},
+        ),
+        (
+            {
+                "type": "template",
+                "name": "order_update",
+                "language": "es",
+                "parameters": {"header": ["Pedido"], "body": ["Ana", "#123"]},
+            },
+            {
+                "template": {
+                    "name": "order_update",
+                    "language": {"code": "es"},
+                    "components": [
+                        {"type": "header", "parameters": [{"type": "text", "text": "Pedido"}]},
+                        {
+                            "type": "body",
+                            "parameters": [
+                                {"type": "text", "text": "Ana"},
+                                {"type": "text", "text": "#123"},
+                            ],
+                        },
+                    ],
+                }
+            },
+        ),
+        (
+            {"type": "template", "name": "hello_world", "language": "en_US"},
+            {"template": {"name": "hello_world", "language": {"code": "en_US"}}},
+        ),
+        (
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "body": "¿Confirmas?",
+                    "buttons": [{"id": "si", "title": "Sí"}, {"id": "no", "title": "No"}],
+                },
+            },
+            {
+                "interactive": {
+                    "type": "button",
+                    "body": {"text": "¿Confirmas?"},
+                    "action": {
+                        "buttons": [
+                            {"type": "reply", "reply": {"id": "si", "title": "Sí"}},
+                            {"type": "reply", "reply": {"id": "no", "title": "No"}},
+                        ]
+                    },
+                }
+            },
+        ),
     ],
 )
-def test_send_params_reject_mixed_fields(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match=r"."):
-        Send360MessageParams(to="573001112233", **kwargs)
+def test_each_kind_has_its_cloud_body(reply: dict[str, Any], expected: dict[str, Any]) -> None:
+    body = cloud_message(Recipient(to="573001112233"), parse_reply(reply))
+    assert body == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "573001112233",
+        "type": reply["type"],
+        **expected,
+    }
 
 
-def test_send_params_decoding_validates_too() -> None:
-    with pytest.raises(msgspec.ValidationError, match="exactly one"):
-        msgspec.json.decode(b'{"to": "573001112233", "type": "image"}', type=Send360MessageParams)
+@pytest.mark.parametrize(
+    ("reply", "field"),
+    [
+        ({"type": "text", "text": "hola", "media_id": "1"}, "media_id"),
+        ({"type": "text", "text": "   "}, "text"),
+        ({"type": "text", "text": "x" * 4097}, "text"),
+        ({"type": "image", "media_id": "1", "text": "hola"}, "text"),
+        ({"type": "image"}, "media_url"),
+        ({"type": "image", "media_id": "1", "media_url": "https://x.example/a.jpg"}, "media_url"),
+        ({"type": "image", "media_id": ""}, "media_id"),
+        ({"type": "image", "media_url": "ftp://x.example/a.jpg"}, "media_url"),
+        ({"type": "image", "media_id": "1", "caption": "x" * 1025}, "caption"),
+        ({"type": "image", "media_id": "1", "filename": "a.jpg"}, "filename"),
+        ({"type": "audio", "media_id": "1", "caption": "hi"}, "caption"),
+        ({"type": "location", "media_id": "1"}, "type"),
+        ({"type": "template", "name": "Hola Mundo", "language": "es"}, "name"),
+        ({"type": "template", "name": "x", "language": "es", "parameters": {"body": [""]}}, "body"),
+        (
+            {"type": "template", "name": "x", "language": "es", "parameters": {"footer": []}},
+            "footer",
+        ),
+        (
+            {
+                "type": "template",
+                "name": "x",
+                "language": "es",
+                "parameters": {"header": ["a", "b"]},
+            },
+            "header",
+        ),
+    ],
+)
+def test_a_reply_that_breaks_a_rule_does_not_decode(reply: dict[str, Any], field: str) -> None:
+    with pytest.raises(msgspec.ValidationError, match=f"`{field}`|`\\$.*{field}"):
+        parse_reply(reply)
+
+
+def test_stored_content_of_text_and_media_is_what_the_ingest_stores() -> None:
+    text = parse_reply({"type": "text", "text": "hola"})
+    assert msgspec.convert(reply_content(text), TextContent) == TextContent(body="hola")
+    doc = parse_reply({"type": "document", "media_url": "https://e.co/f.pdf", "filename": "f.pdf"})
+    assert reply_content(doc) == {"link": "https://e.co/f.pdf", "filename": "f.pdf"}
 
 
 def test_send_response_decodes() -> None:
@@ -123,30 +228,28 @@ def test_decode_content() -> None:
         decode_content("text", {"caption": "no body"})
 
 
-def test_send_params_to_a_user_id_use_the_recipient_field() -> None:
-    params = Send360MessageParams(recipient="CO.1502576394655843", type="text", body="Hola")
-    body = params.to_body()
+def test_a_reply_to_a_user_id_uses_the_recipient_field() -> None:
+    reply: Reply = parse_reply({"type": "text", "text": "Hola"})
+    body = cloud_message(Recipient(user_id="CO.1502576394655843"), reply)
     assert body["recipient"] == "CO.1502576394655843"
     assert "to" not in body
-    parent = Send360MessageParams(recipient="US.ENT.11815799212886844830", type="text", body="x")
-    assert parent.to_body()["recipient"] == "US.ENT.11815799212886844830"
+    parent = cloud_message(Recipient(user_id="US.ENT.11815799212886844830"), reply)
+    assert parent["recipient"] == "US.ENT.11815799212886844830"
 
 
 @pytest.mark.parametrize(
     "keys",
     [
         {},
-        {"to": "573001112233", "recipient": "CO.1502576394655843"},
-        {"recipient": "573001112233"},
-        {"recipient": "CO."},
+        {"to": "573001112233", "user_id": "CO.1502576394655843"},
+        {"user_id": "573001112233"},
+        {"user_id": "CO."},
         {"to": "CO.1502576394655843"},
     ],
 )
-def test_send_params_need_exactly_one_well_formed_recipient(keys: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match=r"to|recipient"):
-        Send360MessageParams(
-            type="text", body="hola", to=keys.get("to"), recipient=keys.get("recipient")
-        )
+def test_a_recipient_is_exactly_one_well_formed_id(keys: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match=r"to|user_id"):
+        Recipient(to=keys.get("to"), user_id=keys.get("user_id"))
 
 
 def test_send_response_to_a_user_id_decodes() -> None:
