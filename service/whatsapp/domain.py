@@ -253,6 +253,10 @@ class ButtonsInteractive(_Interactive, frozen=True, tag="button"):
 
     def __post_init__(self) -> None:
         _distinct_ids(b.id for b in self.buttons)
+        # The customer tells the buttons apart by their labels only.
+        titles = [b.title.strip().casefold() for b in self.buttons]
+        if len(set(titles)) != len(titles):
+            raise ValueError("two `buttons` have the same title; each button needs its own")
 
 
 class ListInteractive(_Interactive, frozen=True, tag="list"):
@@ -268,6 +272,8 @@ class ListInteractive(_Interactive, frozen=True, tag="list"):
         rows = [row for section in self.sections for row in section.rows]
         if len(rows) > 10:
             raise ValueError("a list message has at most 10 rows in all its `sections`")
+        if len(self.sections) > 1 and any(section.title is None for section in self.sections):
+            raise ValueError("with several `sections`, every section needs a `title`")
         _distinct_ids(row.id for row in rows)
 
 
