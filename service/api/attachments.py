@@ -172,8 +172,10 @@ async def _send_upload(
     """The reply pipeline (service.api.replies) with the upload between its checks and the store."""
     # WhatsApp shows a file name for documents only.
     filename = head.filename if kind.type == "document" else None
+    # A form's empty caption field means none.
+    caption = head.caption or None
     # Checks the caption and file name against the kind's rules before anything else.
-    _reply(kind, head.caption, filename, _PROBE_ID)
+    _reply(kind, caption, filename, _PROBE_ID)
     recipient = recipient_of(conversation)
 
     existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
@@ -181,7 +183,7 @@ async def _send_upload(
         # The request is the same if, sent by the stored media id, it is the stored reply.
         stored_id = existing.content.get("media_id")
         media_id = stored_id if isinstance(stored_id, str) and stored_id else _PROBE_ID
-        return replay(existing, _reply(kind, head.caption, filename, media_id))
+        return replay(existing, _reply(kind, caption, filename, media_id))
     require_open_window(conversation)
     channel, api_key = await channel_key(db, keys, conversation)
 
@@ -197,7 +199,7 @@ async def _send_upload(
             keys.forget(channel)
         raise ApiError(502, "upload_failed", f"360dialog refused the file: {exc}") from exc
 
-    reply = _reply(kind, head.caption, filename, media_id)
+    reply = _reply(kind, caption, filename, media_id)
     return await store_and_send(
         ledger=ledger,
         keys=keys,

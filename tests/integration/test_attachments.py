@@ -147,10 +147,13 @@ async def test_a_document_keeps_its_file_name(
         data=b"%PDF-1.4 hola",
         mime="application/pdf",
         key="k-doc",
+        caption="",
     )
 
     assert response.status_code == 201, response.text
     assert response.json()["media_filename"] == "factura 12.pdf"
+    # An empty caption field is no caption.
+    assert response.json()["content"] == {"media_id": "1500000000002", "filename": "factura 12.pdf"}
     send = [r for r in httpx_mock.get_requests() if r.url == MESSAGES_URL]
     assert json.loads(send[0].content)["document"] == {
         "id": "1500000000002",
