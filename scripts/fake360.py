@@ -3,9 +3,13 @@ and tests that run the API as a real process use it too. Nothing leaves the mach
 
     python scripts/fake360.py --port 8001
 
-Sends (text, media, interactive) are accepted with a fresh wamid and printed; an
-upload (`POST /media`, multipart with `messaging_product`, `type` and `file`) is
-read to its end, counted and answered with a fresh numeric media id; media ids resolve to a
+Sends (text, media, interactive, template) are accepted with a fresh wamid and
+printed; an interactive send needs a `button` or `list` object with an action;
+the templates in TEMPLATES are listed (`GET /v1/configs/templates`) and a
+template send is checked against them as Meta would (132001 unknown, 132015
+paused, 132000 a wrong number of parameters); an upload (`POST /media`,
+multipart with `messaging_product`, `type` and `file`) is read to its end,
+counted and answered with a fresh numeric media id; media ids resolve to a
 lookaside URL (which the client rewrites to this host, as with 360dialog) that
 serves a small placeholder image; a webhook registration
 (`POST /v1/configs/webhook`, what `channel register-webhook` calls) is checked
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,6 +32,89 @@ from aiohttp import BodyPartReader, web
 PLACEHOLDER = bytes.fromhex(
     "47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b"
 )
+
+
+# What `template refresh` stores from the fake: two that can be sent, one that
+# Meta paused, one with an image header (kept, but not offered to agents).
+TEMPLATES: list[dict[str, object]] = [
+    {
+        "name": "hello_world",
+        "language": "en_US",
+        "status": "approved",
+        "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Hello, this is {{1}}. How can we help?"}],
+    },
+    {
+        "name": "order_update",
+        "language": "es",
+        "status": "approved",
+        "category": "UTILITY",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Pedido {{1}}"},
+            {"type": "BODY", "text": "Hola {{1}}, tu pedido {{2}} va en camino."},
+            {"type": "FOOTER", "text": "Gracias por tu compra"},
+        ],
+    },
+    {
+        "name": "spring_sale",
+        "language": "es",
+        "status": "paused",
+        "category": "MARKETING",
+        "components": [{"type": "BODY", "text": "¡Rebajas de primavera!"}],
+    },
+    {
+        "name": "catalog_photo",
+        "language": "es",
+        "status": "approved",
+        "category": "MARKETING",
+        "components": [
+            {"type": "HEADER", "format": "IMAGE"},
+            {"type": "BODY", "text": "Nuestro catálogo"},
+        ],
+    },
+]
+
+
+def _placeholders(text: object) -> int:
+    return len(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text))) if isinstance(text, str) else 0
+
+
+def _template_error(template: object) -> web.Response | None:
+    """Meta's answer to a template send that does not fit TEMPLATES; None when it does."""
+    if not isinstance(template, dict):
+        return _error(400, "template must be an object (fake 360dialog)")
+    language = template.get("language")
+    code = language.get("code") if isinstance(language, dict) else None
+    known = next(
+        (t for t in TEMPLATES if t["name"] == template.get("name") and t["language"] == code),
+        None,
+    )
+    if known is None:
+        return _error(404, "Template name does not exist in the translation", code=132001)
+    if known["status"] != "approved":
+        return _error(400, "Template is paused", code=132015)
+    components = known["components"]
+    assert isinstance(components, list)
+    sent = {
+        str(c.get("type", "")).upper(): len(c.get("parameters") or [])
+        for c in template.get("components") or []
+        if isinstance(c, dict)
+    }
+    for component in components:
+        part = component["type"]
+        if _placeholders(component.get("text")) != sent.get(part, 0):
+            return _error(
+                400, "Number of parameters does not match the expected number", code=132000
+            )
+    return None
+
+
+async def _templates(request: web.Request) -> web.Response:
+    if not request.headers.get("D360-API-KEY"):
+        return _error(401, "Missing D360-API-KEY (fake 360dialog)")
+    return web.json_response(
+        {"count": len(TEMPLATES), "total": len(TEMPLATES), "offset": 0, "waba_templates": TEMPLATES}
+    )
 
 
 async def _messages(request: web.Request) -> web.Response:
@@ -41,6 +129,10 @@ async def _messages(request: web.Request) -> web.Response:
         and isinstance(interactive.get("action"), dict)
     ):
         return _error(400, "interactive needs type button or list and an action (fake 360dialog)")
+    if kind == "template":
+        refused = _template_error(body.get("template"))
+        if refused is not None:
+            return refused
     wamid = f"wamid.FAKE{uuid.uuid4().hex}"
     # Meta answers a send to a user id (`recipient`) with user_id, not wa_id.
     if "to" in body:
@@ -116,8 +208,8 @@ async def _configure_webhook(request: web.Request) -> web.Response:
     return web.json_response({"url": url})
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": {"code": 100, "message": message}}, status=status)
+def _error(status: int, message: str, *, code: int = 100) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 async def _unknown(_: web.Request) -> web.Response:
@@ -130,6 +222,7 @@ def make_app() -> web.Application:
     app.router.add_post("/messages", _messages)
     app.router.add_post("/media", _upload)
     app.router.add_post("/v1/configs/webhook", _configure_webhook)
+    app.router.add_get("/v1/configs/templates", _templates)
     app.router.add_get("/whatsapp_business/attachments/", _media_bytes)
     app.router.add_get(r"/{media_id:[0-9]+}", _media_info)
     app.router.add_route("*", "/{tail:.*}", _unknown)

@@ -1,4 +1,4 @@
-"""Operator commands: workspaces, members, channels, inbox events, local dev tokens.
+"""Operator commands: workspaces, members, channels, templates, inbox events, dev tokens.
 
 Every failure is one line on stderr and a non-zero exit (1; 2 for usage and
 settings); `python -m service --debug ...` adds the traceback.
@@ -102,6 +102,15 @@ def add_commands(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     register.add_argument("--url", required=True, help="public https URL of /api/webhooks/whatsapp")
     register.add_argument(
         "--webhook-secret", required=True, help="the secret given to `channel add`"
+    )
+
+    template = sub.add_parser("template", help="channels' WhatsApp message templates")
+    template_sub = template.add_subparsers(dest="template_command", required=True)
+    refresh = template_sub.add_parser(
+        "refresh", help="re-read templates from 360dialog (the worker also does, periodically)"
+    )
+    refresh.add_argument(
+        "--phone-number-id", help="only this channel (default: every active channel)"
     )
 
     events = sub.add_parser("events", help="inspect and replay webhook inbox events")
@@ -278,6 +287,19 @@ async def channel_register_webhook(args: argparse.Namespace, root: Root, out: Te
     print(f"360dialog now delivers {args.phone_number_id} to {args.url}", file=out)
 
 
+async def template_refresh(args: argparse.Namespace, root: Root, out: TextIO) -> None:
+    if args.phone_number_id is not None:
+        stored = await root.templates.refresh(args.phone_number_id)
+        print(f"{args.phone_number_id}: {stored} template(s)", file=out)
+        return
+    report = await root.templates.refresh_all()
+    for phone_number_id, stored in report.stored.items():
+        print(f"{phone_number_id}: {stored} template(s)", file=out)
+    if report.failed:
+        failed = "; ".join(f"{pid}: {why}" for pid, why in report.failed.items())
+        raise CliError(f"{len(report.failed)} channel(s) not refreshed: {failed}")
+
+
 async def events_list(args: argparse.Namespace, root: Root, out: TextIO) -> None:
     status = "dead" if args.failed else None
     for ev in await inbox.list_events(root.clients.service_db, status=status, limit=args.limit):
@@ -311,6 +333,7 @@ COMMANDS = {
     ("channel", "remove"): channel_remove,
     ("channel", "rotate-secret"): channel_rotate,
     ("channel", "register-webhook"): channel_register_webhook,
+    ("template", "refresh"): template_refresh,
     ("events", "list"): events_list,
     ("events", "replay"): events_replay,
 }

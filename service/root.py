@@ -19,6 +19,7 @@ from litestar.datastructures import State
 from service.cache import ChannelCache
 from service.clients import Clients, open_clients
 from service.settings import Settings
+from service.template_refresh import TemplateRefresher
 from service.whatsapp.d360 import D360Client
 
 if TYPE_CHECKING:
@@ -37,26 +38,36 @@ class Root:
     channels: ChannelCache
     # Honours HTTP_TIMEOUT_SECONDS wherever it is used (API, CLI).
     d360: D360Client
+    # Keeps the database's copy of each channel's templates in step with 360dialog.
+    templates: TemplateRefresher
 
     def worker(self) -> Worker:
         from service.ingest.worker import Worker
 
-        return Worker(self.clients.service_db, self.settings)
+        return Worker(self.clients.service_db, self.settings, templates=self.templates)
 
 
 @asynccontextmanager
 async def open_root(settings: Settings) -> AsyncIterator[Root]:
     async with open_clients(settings) as clients:
-        yield Root(
-            settings=settings,
-            clients=clients,
-            channels=ChannelCache(clients.service_db),
-            d360=D360Client(
-                clients.d360_http,
-                base_url=settings.d360_base_url,
-                timeout=settings.http_timeout_seconds,
-            ),
+        channels = ChannelCache(clients.service_db)
+        d360 = D360Client(
+            clients.d360_http,
+            base_url=settings.d360_base_url,
+            timeout=settings.http_timeout_seconds,
         )
+        templates = TemplateRefresher(clients.service_db, channels, d360)
+        try:
+            yield Root(
+                settings=settings,
+                clients=clients,
+                channels=channels,
+                d360=d360,
+                templates=templates,
+            )
+        finally:
+            # Background refreshes use the clients: they end before the clients close.
+            await templates.aclose()
 
 
 @dataclass(frozen=True, slots=True)

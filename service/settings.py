@@ -57,6 +57,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_max_attempts: int = 8
     worker_lease_seconds: int = 60
     worker_prune_done_after_hours: int = 72
+    # How often the worker re-reads every channel's templates from 360dialog
+    # (Meta may approve, pause or disable one at any time; a template error on
+    # send also refreshes that channel at once).
+    template_refresh_seconds: int = 3600
     http_timeout_seconds: float = 10.0
     # How long a stopping API waits for accepted requests (then it closes them).
     shutdown_timeout_seconds: float = 30.0
@@ -143,6 +147,7 @@ _INTS = {
     "worker_max_attempts": (0, 1000),
     "worker_lease_seconds": (1, 86_400),
     "worker_prune_done_after_hours": (1, 24 * 365),
+    "template_refresh_seconds": (1, 7 * 86_400),
 }
 _FLOATS = {
     "webhook_batch_window_ms": (0.0, 1000.0),

@@ -64,6 +64,9 @@ class AgentServices:
     ledger: SendLedger
     d360: D360Client
     user_db: Callable[[str], AsyncPostgrestClient]
+    # Re-reads one channel's templates in the background (after 360dialog refused one);
+    # only this bound operation, never the refresher and its service-role client.
+    refresh_templates: Callable[[str], None]
 
 
 def build_agent_services(root: Root) -> AgentServices:
@@ -78,6 +81,7 @@ def build_agent_services(root: Root) -> AgentServices:
         ledger=SendLedger(clients.service_db),
         d360=root.d360,
         user_db=clients.user_db,
+        refresh_templates=root.templates.refresh_soon,
     )
 
 
@@ -105,12 +109,17 @@ def provide_d360(state: State) -> D360Client:
     return _services(state).d360
 
 
+def provide_refresh_templates(state: State) -> Callable[[str], None]:
+    return _services(state).refresh_templates
+
+
 AGENT_DEPENDENCIES: dict[str, Provide] = {
     "agent": Provide(provide_agent),
     "user_db": Provide(provide_user_db, sync_to_thread=False),
     "channel_keys": Provide(provide_channel_keys, sync_to_thread=False),
     "send_ledger": Provide(provide_send_ledger, sync_to_thread=False),
     "d360": Provide(provide_d360, sync_to_thread=False),
+    "refresh_templates": Provide(provide_refresh_templates, sync_to_thread=False),
 }
 
 

@@ -7,6 +7,7 @@ Anything the agent cannot see (another workspace's, or nothing at all) is a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from litestar import Controller, Response, get, post, put
@@ -36,9 +37,12 @@ from service.api.schemas import (
     LinkContactBody,
     Message,
     MessagePage,
+    TemplateList,
+    UsableTemplate,
 )
 from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
+from service.repositories import templates as templates_repo
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.conversations import (
     ConversationDetailsRow,
@@ -256,24 +260,59 @@ class ConversationController(Controller):
         contact = str(data.contact_id) if data.contact_id else None
         return await _set(user_db, conversation_id, {"contact_id": contact})
 
+    @get(
+        "/{conversation_id:uuid}/templates",
+        responses=AGENT_ERRORS,
+        operation_id="listTemplates",
+        operation_class=AgentOperation,
+        summary="Templates this conversation can be sent (also outside the 24-hour window)",
+        description=(
+            "The approved templates of the conversation's channel, with the number of "
+            "parameters each part needs; send one with a `template` reply. The list is "
+            "360dialog's as last refreshed (`template refresh`, the worker every "
+            "TEMPLATE_REFRESH_SECONDS, and after 360dialog refused a template). Templates "
+            "with a media header, named parameters or a button that takes a parameter "
+            "are not listed."
+        ),
+    )
+    async def list_templates(
+        self, user_db: NamedDependency[AsyncPostgrestClient], conversation_id: ConversationId
+    ) -> TemplateList:
+        row = await _visible(user_db, conversation_id)
+        channel = await conversations_repo.channel(user_db, row.phone_number_id, row.workspace_id)
+        if channel is None:
+            return TemplateList(items=[])
+        stored = await templates_repo.for_channel(user_db, channel.id)
+        usable = (UsableTemplate.usable(template) for template in stored)
+        return TemplateList(items=[t for t in usable if t is not None])
+
     @post(
         "/{conversation_id:uuid}/messages",
         responses=SEND_ERRORS,
         operation_id="sendMessage",
         operation_class=SendOperation,
         status_code=201,
-        summary="Reply (free-form, inside the 24-hour window)",
+        summary="Reply: text, media, a template or interactive buttons/list",
         description=(
-            "Requires an `Idempotency-Key` (1-200 characters): retrying with the same key "
-            "never sends twice. 201 with the message once 360dialog accepted it (replays "
-            "carry `Idempotent-Replayed: true`). Errors: 409 `window_closed` (outside the "
-            "24-hour window: nothing is sent; or Meta's 131047, stored as failed), 409 "
-            "`send_in_progress` (same key, first request still sending), 409 "
-            "`channel_unavailable`, 422 `idempotency_key_reused` (same key, different body), "
-            "502 `send_failed` (stored as `failed` with Meta's code and message in "
-            "`detail`). A failed send is final: send again with a new key. A customer known "
-            "only by username is sent to by user id; 422 `recipient_unsupported` when Meta "
-            "cannot deliver that message to a user id (131062)."
+            "The body's `type` says the kind: `text`, `image`, `video`, `audio`, `document` "
+            "(by `media_url` or `media_id`), `template` (`name`, `language`, `parameters`: see "
+            "the conversation's /templates) or `interactive` (`button` or `list`). Only a "
+            "`template` may be sent outside the 24-hour window. Requires an `Idempotency-Key` "
+            "(1-200 characters): retrying with the same key never sends twice. 201 with the "
+            "message once 360dialog accepted it (replays carry `Idempotent-Replayed: true`). "
+            "Errors: 409 `window_closed` (outside the window for any kind but `template`: "
+            "nothing is sent, `detail.needs` is `template`; or Meta's 131047, stored as "
+            "failed), 409 `send_in_progress` (same key, first request still sending), 409 "
+            "`channel_unavailable`, 422 `invalid_input` (naming the field, also a template's "
+            "`parameters.body`/`parameters.header` count), 422 `template_unavailable` (no such "
+            "template on the channel, or not approved: nothing is sent), 422 "
+            "`template_rejected` (Meta refused it, 132000-132016: stored as failed, the "
+            "channel's templates are re-read), 422 `idempotency_key_reused` (same key, "
+            "different body), 502 `send_failed` (stored as `failed` with Meta's code and "
+            "message in `detail`). A failed send is final: send again with a new key. A "
+            "customer known only by username is sent to by user id; 422 "
+            "`recipient_unsupported` when Meta cannot deliver that message to a user id "
+            "(131062)."
         ),
     )
     async def send_message(
@@ -283,6 +322,7 @@ class ConversationController(Controller):
         channel_keys: NamedDependency[ChannelKeys],
         send_ledger: NamedDependency[SendLedger],
         d360: NamedDependency[D360Client],
+        refresh_templates: NamedDependency[Callable[[str], None]],
         conversation_id: ConversationId,
         data: JSONBody[Reply],
         idempotency_key: Annotated[
@@ -306,6 +346,7 @@ class ConversationController(Controller):
             conversation=conversation,
             reply=data,
             idempotency_key=idempotency_key,
+            refresh_templates=refresh_templates,
         )
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,11 +49,12 @@ from litestar import Response
 from litestar.background_tasks import BackgroundTask
 from postgrest import APIError, AsyncPostgrestClient
 
-from service.api.agent import text_input
+from service.api.agent import invalid, text_input
 from service.api.auth import AuthUser
 from service.api.errors import ApiError
 from service.repositories import conversations as conversations_repo
 from service.repositories import messages as messages_repo
+from service.repositories import templates as templates_repo
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.conversations import Conversation
 from service.repositories.messages import Message, NewOutbound
@@ -75,18 +77,20 @@ from service.whatsapp.domain import (
     window_status,
 )
 from service.whatsapp.errors import (
+    TEMPLATE_ERROR_CODES,
     USER_ID_UNSUPPORTED_CODE,
     WINDOW_CLOSED_CODES,
     D360AuthError,
     D360Error,
     D360Exception,
 )
+from service.whatsapp.templates import APPROVED, fill, needs
 
 log = logging.getLogger(__name__)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Keys of a stored template reply that the service filled in from the template.
-FILLED_IN = frozenset({"text", "header_text"})
+FILLED_IN = frozenset({"body", "header"})
 _ERROR_MESSAGE_LIMIT = 1000
 
 
@@ -152,7 +156,45 @@ async def _prepare_template(
     conversation: Conversation,
     content: dict[str, Any],
 ) -> Prepared:
-    raise ApiError(422, "template_unavailable", f"no template {reply.name!r} on this channel")
+    """An approved template of this channel with one parameter per placeholder, filled in."""
+    named = f"template {reply.name!r} ({reply.language})"
+    channel = await conversations_repo.channel(
+        db, conversation.phone_number_id, conversation.workspace_id
+    )
+    template = (
+        await templates_repo.one(db, channel.id, reply.name, reply.language) if channel else None
+    )
+    if template is None:
+        raise ApiError(
+            422,
+            "template_unavailable",
+            f"{named} is not a template of this conversation's channel "
+            "(GET its /templates for the ones it can use)",
+        )
+    if template.status != APPROVED:
+        raise ApiError(
+            422,
+            "template_unavailable",
+            f"{named} is {template.status}: only approved templates can be sent",
+        )
+    needed = needs(template.components)
+    if needed.unsupported is not None:
+        raise ApiError(
+            422, "template_unavailable", f"{named} cannot be sent from here: {needed.unsupported}"
+        )
+    given = reply.parameters
+    for part, want, got in (
+        ("header", needed.parameters.header, len(given.header)),
+        ("body", needed.parameters.body, len(given.body)),
+    ):
+        if want != got:
+            raise invalid(
+                f"parameters.{part}",
+                f"{named} needs {want} {part} parameter(s), got {got}",
+            )
+    filled = {"body": fill(needed.body, given.body), "header": fill(needed.header, given.header)}
+    content.update({k: v for k, v in filled.items() if v is not None})
+    return Prepared(reply=reply, content=content)
 
 
 def _message_json(message: Message) -> dict[str, Any]:
@@ -172,12 +214,16 @@ def failure_error(message: Message) -> ApiError:
     if message.error_code == USER_ID_UNSUPPORTED_CODE:
         # Meta cannot deliver this message to a user id; nothing will change that.
         return ApiError(422, "recipient_unsupported", detail)
+    if message.error_code in TEMPLATE_ERROR_CODES:
+        return ApiError(422, "template_rejected", detail)
     return ApiError(502, "send_failed", detail)
 
 
 def replay(existing: Message, reply: Reply) -> Response[Message]:
-    # What the service filled in (a template's text) is not part of the request.
-    stored = {k: v for k, v in existing.content.items() if k not in FILLED_IN}
+    stored = existing.content
+    if isinstance(reply, TemplateReply):
+        # The text the service filled in is not part of the request.
+        stored = {k: v for k, v in stored.items() if k not in FILLED_IN}
     if existing.type != reply_type(reply) or stored != reply_content(reply):
         raise ApiError(
             422,
@@ -208,6 +254,7 @@ async def send_reply(
     conversation: Conversation,
     reply: Reply,
     idempotency_key: str,
+    refresh_templates: Callable[[str], None],
 ) -> Response[Message]:
     """The one send path for every kind of reply (the module docstring gives the steps)."""
     text_input(idempotency_key, "Idempotency-Key", "header")
@@ -222,18 +269,24 @@ async def send_reply(
 
     channel, api_key = await channel_key(db, keys, conversation)
     prepared = await prepare(db, reply, conversation)
-    return await store_and_send(
-        ledger=ledger,
-        keys=keys,
-        d360=d360,
-        agent=agent,
-        conversation=conversation,
-        prepared=prepared,
-        idempotency_key=idempotency_key,
-        recipient=recipient,
-        channel=channel,
-        api_key=api_key,
-    )
+    try:
+        return await store_and_send(
+            ledger=ledger,
+            keys=keys,
+            d360=d360,
+            agent=agent,
+            conversation=conversation,
+            prepared=prepared,
+            idempotency_key=idempotency_key,
+            recipient=recipient,
+            channel=channel,
+            api_key=api_key,
+        )
+    except ApiError as exc:
+        if exc.error == "template_rejected":
+            # Meta no longer takes the template as stored: re-read the channel's list.
+            refresh_templates(channel)
+        raise
 
 
 async def channel_key(

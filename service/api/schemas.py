@@ -11,7 +11,9 @@ from msgspec import Meta
 
 from service.repositories.conversations import Conversation, ConversationDetailsRow
 from service.repositories.messages import Message
+from service.repositories.templates import StoredTemplate
 from service.whatsapp.domain import WindowStatus, window_status
+from service.whatsapp.templates import APPROVED, TemplateParameterCounts, needs
 
 __all__ = [
     "ConversationListItem",
@@ -20,6 +22,8 @@ __all__ = [
     "LinkContactBody",
     "Message",
     "MessagePage",
+    "TemplateList",
+    "UsableTemplate",
 ]
 
 
@@ -58,6 +62,47 @@ class MessagePage(msgspec.Struct, frozen=True):
     next_cursor: Annotated[
         str | None,
         Meta(description="Pass as `before` for older messages; null when there are none"),
+    ]
+
+
+class UsableTemplate(msgspec.Struct, frozen=True, kw_only=True):
+    """An approved template this conversation's channel can send, and what it needs."""
+
+    name: Annotated[str, Meta(description="Send it as `name` of a `template` reply")]
+    language: Annotated[str, Meta(description="Send it as `language` of a `template` reply")]
+    category: Annotated[
+        str | None, Meta(description="Meta's category: `marketing`, `utility`, `authentication`")
+    ]
+    parameters: Annotated[
+        TemplateParameterCounts,
+        Meta(description="How many texts `parameters.header` and `parameters.body` must hold"),
+    ]
+    header: Annotated[str | None, Meta(description="The header text, placeholders as {{1}}")]
+    body: Annotated[str | None, Meta(description="The body text, placeholders as {{1}}, {{2}}, …")]
+    footer: Annotated[str | None, Meta(description="The footer text")]
+
+    @classmethod
+    def usable(cls, template: StoredTemplate) -> UsableTemplate | None:
+        """None for a template that cannot be sent (not approved, or needs what replies lack)."""
+        if template.status != APPROVED:
+            return None
+        needed = needs(template.components)
+        if needed.unsupported is not None:
+            return None
+        return cls(
+            name=template.name,
+            language=template.language,
+            category=template.category,
+            parameters=needed.parameters,
+            header=needed.header,
+            body=needed.body,
+            footer=needed.footer,
+        )
+
+
+class TemplateList(msgspec.Struct, frozen=True):
+    items: Annotated[
+        list[UsableTemplate], Meta(description="Approved templates of the channel, by name")
     ]
 
 

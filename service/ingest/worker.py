@@ -16,6 +16,7 @@ from service.ingest.normalize import Undeliverable, normalize_event
 from service.repositories import inbox
 from service.repositories.inbox import ClaimedEvent, IngestBatch
 from service.settings import Settings
+from service.template_refresh import TemplateRefresher
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,15 @@ class BatchReport:
 
 
 class Worker:
-    def __init__(self, db: AsyncClient, settings: Settings) -> None:
+    def __init__(
+        self, db: AsyncClient, settings: Settings, *, templates: TemplateRefresher | None = None
+    ) -> None:
         self._db = db
         self._settings = settings
         self._last_prune = 0.0
+        self._templates = templates
+        self._last_template_refresh: float | None = None
+        self._template_refresh: asyncio.Task[None] | None = None
 
     async def run_once(self) -> BatchReport:
         """One claim-normalize-ingest round; what it did."""
@@ -141,6 +147,7 @@ class Worker:
                         ahead = asyncio.create_task(self._claim())
                     report = await self._process(events)
                     await self._maybe_prune()
+                    self._maybe_refresh_templates()
                     backoff = 0.0
                 except Exception as exc:  # database away: keep the worker alive, back off
                     backoff = min(max(backoff * 2, 0.5), 30.0)
@@ -160,6 +167,10 @@ class Worker:
         finally:
             if ahead is not None:  # cancelled: its events wait for their lease to run out
                 ahead.cancel()
+            if self._template_refresh is not None:
+                # One channel's list is replaced in one transaction: stopping midway
+                # leaves every channel's copy whole.
+                self._template_refresh.cancel()
 
     async def _report_problems(self, ingested: list[Normalized]) -> None:
         """Events whose other rows landed but some messages could not be filed.
@@ -201,6 +212,29 @@ class Worker:
         )
         if pruned:
             log.info("pruned %d processed webhook events", pruned)
+
+    def _maybe_refresh_templates(self) -> None:
+        """Every TEMPLATE_REFRESH_SECONDS (and at start), beside ingesting, never in its way."""
+        if self._templates is None:
+            return
+        if self._template_refresh is not None and not self._template_refresh.done():
+            return
+        now = time.monotonic()
+        last = self._last_template_refresh
+        if last is not None and now - last < self._settings.template_refresh_seconds:
+            return
+        self._last_template_refresh = now
+        self._template_refresh = asyncio.create_task(self._refresh_templates(self._templates))
+
+    async def _refresh_templates(self, templates: TemplateRefresher) -> None:
+        try:
+            report = await templates.refresh_all()
+        except Exception as exc:  # the channel list itself could not be read
+            log.warning("template refresh failed: %s", type(exc).__name__)
+            return
+        log.info(
+            "templates refreshed: %d channel(s), %d failed", len(report.stored), len(report.failed)
+        )
 
 
 def ingest_parts(ready: list[Normalized]) -> list[list[Normalized]]:

@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -28,6 +28,13 @@ from service.whatsapp.domain import (
     parse_reply,
 )
 from service.whatsapp.errors import D360Error, D360NetworkError, error_from_response
+from service.whatsapp.templates import (
+    MAX_PAGES,
+    PAGE_SIZE,
+    ListedTemplate,
+    TemplateListing,
+    listed_templates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +223,23 @@ class D360Client:
         raise ValueError(f"refusing to fetch media from {parsed.host!r}")
 
     # --- configuration ------------------------------------------------------------------
+
+    async def list_templates(self, api_key: str) -> list[ListedTemplate]:
+        """Every template of the channel's WhatsApp Business Account, page by page."""
+        raw: list[dict[str, Any]] = []
+        for page in range(MAX_PAGES):
+            url = self._url(f"/v1/configs/templates?limit={PAGE_SIZE}&offset={page * PAGE_SIZE}")
+            response = await self._request(
+                "GET", url, api_key, idempotent=True, label="GET /v1/configs/templates"
+            )
+            listing = _decode(response, TemplateListing, "template list")
+            raw += listing.waba_templates
+            done = listing.total if listing.total is not None else len(raw)
+            if len(listing.waba_templates) < PAGE_SIZE or len(raw) >= done:
+                break
+        else:
+            log.warning("template list cut at %d entries", len(raw))
+        return listed_templates(raw)
 
     async def set_webhook(self, api_key: str, url: str, headers: dict[str, str]) -> None:
         """Point this number's webhook at `url`; 360dialog sends `headers` with every delivery."""

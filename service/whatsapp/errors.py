@@ -18,8 +18,11 @@ RATE_LIMIT_CODES = frozenset({130429, 131056})
 WINDOW_CLOSED_CODES = frozenset({131047, 470})
 # "Business-scoped User ID recipients are not supported for this message".
 USER_ID_UNSUPPORTED_CODE = 131062
+# The template was refused: unknown, not approved, paused, disabled, or its
+# parameters do not fit it (Meta's 132000-132016). The stored copy is stale.
+TEMPLATE_ERROR_CODES = frozenset(range(132000, 132017))
 # Retrying these only repeats the failure (and counts toward error throttling).
-NEVER_RETRY_CODES = WINDOW_CLOSED_CODES | {131026, USER_ID_UNSUPPORTED_CODE}
+NEVER_RETRY_CODES = WINDOW_CLOSED_CODES | TEMPLATE_ERROR_CODES | {131026, USER_ID_UNSUPPORTED_CODE}
 
 _RAW_LIMIT = 2000
 
