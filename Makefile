@@ -42,6 +42,7 @@ bench: install
 	@uv run --frozen python bench/poison.py
 	@uv run --frozen python bench/inbox.py
 	@uv run --frozen python bench/realtime.py
+	@uv run --frozen python bench/upload.py
 
 lint: install
 	@uv run --frozen ruff check .

@@ -3,10 +3,13 @@ and tests that run the API as a real process use it too. Nothing leaves the mach
 
     python scripts/fake360.py --port 8001
 
-Sends are accepted with a fresh wamid and printed; the templates in TEMPLATES
-are listed (`GET /v1/configs/templates`) and a template send is checked
-against them as Meta would (132001 unknown, 132015 paused, 132000 a wrong
-number of parameters); media ids resolve to a
+Sends (text, media, interactive, template) are accepted with a fresh wamid and
+printed; an interactive send needs a `button` or `list` object with an action;
+the templates in TEMPLATES are listed (`GET /v1/configs/templates`) and a
+template send is checked against them as Meta would (132001 unknown, 132015
+paused, 132000 a wrong number of parameters); an upload (`POST /media`,
+multipart with `messaging_product`, `type` and `file`) is read to its end,
+counted and answered with a fresh numeric media id; media ids resolve to a
 lookaside URL (which the client rewrites to this host, as with 360dialog) that
 serves a small placeholder image; a webhook registration
 (`POST /v1/configs/webhook`, what `channel register-webhook` calls) is checked
@@ -23,7 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 # A 1x1 GIF: enough for a browser to show "an image arrived".
 PLACEHOLDER = bytes.fromhex(
@@ -118,7 +121,15 @@ async def _messages(request: web.Request) -> web.Response:
     body = await request.json()
     if body.get("status") == "read":
         return web.json_response({"success": True})
-    if body.get("type") == "template":
+    kind = body.get("type")
+    interactive = body.get("interactive")
+    if kind == "interactive" and not (
+        isinstance(interactive, dict)
+        and interactive.get("type") in ("button", "list")
+        and isinstance(interactive.get("action"), dict)
+    ):
+        return _error(400, "interactive needs type button or list and an action (fake 360dialog)")
+    if kind == "template":
         refused = _template_error(body.get("template"))
         if refused is not None:
             return refused
@@ -134,6 +145,31 @@ async def _messages(request: web.Request) -> web.Response:
     return web.json_response(
         {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]}
     )
+
+
+async def _upload(request: web.Request) -> web.Response:
+    """As the Cloud API: the file is counted as it arrives, never kept."""
+    if not request.headers.get("D360-API-KEY"):
+        return _error(401, "Missing D360-API-KEY (fake 360dialog)")
+    if not request.content_type.startswith("multipart/"):
+        return _error(400, "Upload must be multipart/form-data (fake 360dialog)")
+    fields: dict[str, str] = {}
+    size, mime = -1, None
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader):
+            return _error(400, "Nested multipart (fake 360dialog)")
+        if part.name == "file":
+            mime, size = part.headers.get("Content-Type"), 0
+            while chunk := await part.read_chunk(64 * 1024):
+                size += len(chunk)
+        elif part.name is not None:
+            fields[part.name] = await part.text()
+    if fields.get("messaging_product") != "whatsapp" or size < 0 or not fields.get("type"):
+        return _error(400, "Need messaging_product, type and file (fake 360dialog)")
+    media_id = str(uuid.uuid4().int % 10**16)
+    print(f"fake 360dialog: upload {mime} of {size} bytes -> {media_id}", flush=True)
+    return web.json_response({"id": media_id})
 
 
 async def _media_info(request: web.Request) -> web.Response:
@@ -181,8 +217,10 @@ async def _unknown(_: web.Request) -> web.Response:
 
 
 def make_app() -> web.Application:
-    app = web.Application()
+    # Uploads go up to WhatsApp's 100 MB document limit.
+    app = web.Application(client_max_size=101 * 1024 * 1024)
     app.router.add_post("/messages", _messages)
+    app.router.add_post("/media", _upload)
     app.router.add_post("/v1/configs/webhook", _configure_webhook)
     app.router.add_get("/v1/configs/templates", _templates)
     app.router.add_get("/whatsapp_business/attachments/", _media_bytes)

@@ -12,6 +12,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 
 from service.api.agent import OPENAPI_COMPONENTS, build_agent_services
+from service.api.attachments import AttachmentController
 from service.api.conversations import ConversationController
 from service.api.errors import handle_http_exception, handle_unexpected
 from service.api.health import HealthController
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HealthController,
             whatsapp_webhook,
             ConversationController,
+            AttachmentController,
             MessageController,
         ],
         lifespan=[lifespan],
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         # Our own logging (service/logs.py) formats every line; Litestar's would add a second.
         logging_config=None,
+        # Every body but an upload's (service/api/attachments.py sets its own).
         request_max_body_size=settings.webhook_max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="wa-inbox", version="0.1.0", path="/schema", components=OPENAPI_COMPONENTS

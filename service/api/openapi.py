@@ -69,6 +69,38 @@ class SendOperation(AgentOperation):
 
 
 @dataclass
+class UploadOperation(SendOperation):
+    """The upload route reads its body itself (streamed), so its form is described here."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["file"],
+                        properties={
+                            "caption": Schema(
+                                type=OpenAPIType.STRING,
+                                max_length=1024,
+                                description="Text under an image, video or document; before `file`",
+                            ),
+                            "file": Schema(
+                                type=OpenAPIType.STRING,
+                                format=OpenAPIFormat.BINARY,
+                                description="The file, with its content type and name; "
+                                "the last part",
+                            ),
+                        },
+                    )
+                )
+            },
+        )
+        super().__post_init__()
+
+
+@dataclass
 class MediaOperation(AgentOperation):
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -68,6 +68,7 @@ from service.whatsapp.domain import (
     InteractiveReply,
     Recipient,
     Reply,
+    StickerReply,
     TemplateReply,
     TextReply,
     VideoReply,
@@ -134,7 +135,7 @@ async def prepare(db: AgentDb, reply: Reply, conversation: Conversation) -> Prep
     """The stored form of a reply; the checks that need the database happen here (422s)."""
     content = reply_content(reply)
     match reply:
-        case ImageReply() | VideoReply() | AudioReply():
+        case ImageReply() | VideoReply() | AudioReply() | StickerReply():
             return Prepared(reply=reply, content=content, media_url=reply.media_url)
         case DocumentReply():
             return Prepared(

@@ -6,6 +6,7 @@ messages nor read idempotency keys.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -72,6 +73,14 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     ]
     timestamp: Annotated[datetime, Meta(description="WhatsApp's time for the message")]
     created_at: Annotated[datetime, Meta(description="When it was stored here")]
+    in_reply_to_message_id: Annotated[
+        uuid.UUID | None,
+        Meta(
+            description="The message this one answers (a tapped button or list row, a quoted "
+            "reply: WhatsApp's `content.context.id`), when it is stored here; in message "
+            "history only"
+        ),
+    ] = None
 
 
 class NewOutbound(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,7 +124,43 @@ async def page(
         "p_before_id": str(before[1]) if before else None,
     }
     result = await db.rpc("list_messages", params).select(_COLUMNS).execute()
-    return msgspec.convert(_rows(result.data), list[Message], strict=False)
+    messages = msgspec.convert(_rows(result.data), list[Message], strict=False)
+    return await _link_replies(db, conversation_id, messages)
+
+
+# What a wamid looks like; anything else in a context is not looked up (and could
+# not be quoted safely into the `in` filter).
+_WAMID = re.compile(r"[A-Za-z0-9._=+/-]{1,200}")
+
+
+def _answered_wamid(message: Message) -> str | None:
+    context = message.content.get("context")
+    wamid = context.get("id") if isinstance(context, dict) else None
+    return wamid if isinstance(wamid, str) and _WAMID.fullmatch(wamid) else None
+
+
+async def _link_replies(
+    db: AgentDb, conversation_id: uuid.UUID, messages: list[Message]
+) -> list[Message]:
+    """Each message that answers another (its context) gets that message's id, in one query."""
+    answered = {wamid for m in messages if (wamid := _answered_wamid(m)) is not None}
+    if not answered:
+        return messages
+    result = await (
+        db.table("messages")
+        .select("id,wamid")
+        .eq("conversation_id", str(conversation_id))
+        .in_("wamid", sorted(answered))
+        .execute()
+    )
+    ids = {row["wamid"]: uuid.UUID(row["id"]) for row in _rows(result.data)}
+    linked = []
+    for message in messages:
+        target = ids.get(_answered_wamid(message) or "")
+        linked.append(
+            msgspec.structs.replace(message, in_reply_to_message_id=target) if target else message
+        )
+    return linked
 
 
 async def get(db: AgentDb, message_id: uuid.UUID) -> Message | None:

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -65,6 +66,12 @@ class MediaInfo(msgspec.Struct, frozen=True):
     sha256: str | None = None
     file_size: int | None = None
     id: str | None = None
+
+
+class UploadedMedia(msgspec.Struct, frozen=True):
+    """`POST /media`: the id to send the file by (Meta keeps it 30 days)."""
+
+    id: str
 
 
 class D360Client:
@@ -121,6 +128,30 @@ class D360Client:
             "GET", self._url(f"/{media_id}"), api_key, idempotent=True, label="GET /{media_id}"
         )
         return _decode(response, MediaInfo, "media info")
+
+    async def upload_media(
+        self, api_key: str, file: AsyncIterable[bytes], *, mime_type: str, filename: str
+    ) -> str:
+        """Upload a file (`POST /media`, multipart) as it arrives; returns its media id.
+
+        The body is streamed from `file` chunk by chunk, so a large document never
+        sits whole in memory. Sent once, never retried: the chunks can be read only
+        once. An exception raised by `file` aborts the upload and propagates.
+        """
+        boundary = secrets.token_hex(16)
+        response = await self._request(
+            "POST",
+            self._url("/media"),
+            api_key,
+            stream_body=_multipart(boundary, file, mime_type, filename),
+            content_type=f"multipart/form-data; boundary={boundary}",
+            idempotent=False,
+            attempts=1,
+        )
+        uploaded = _decode(response, UploadedMedia, "upload response")
+        if not uploaded.id:
+            raise _bad_response(response, "upload response carried no media id")
+        return uploaded.id
 
     @asynccontextmanager
     async def stream_media(self, api_key: str, url: str) -> AsyncIterator[httpx.Response]:
@@ -205,9 +236,12 @@ class D360Client:
         api_key: str,
         *,
         body: Mapping[str, object] | None = None,
+        stream_body: AsyncIterable[bytes] | None = None,
+        content_type: str | None = None,
         idempotent: bool,
         stream: bool = False,
         label: str | None = None,
+        attempts: int | None = None,
     ) -> httpx.Response:
         """One call with retries; returns a 2xx response (still open when `stream`)."""
         if not api_key:
@@ -216,10 +250,15 @@ class D360Client:
         # short-lived credential.
         label = label or f"{method} {httpx.URL(url).path}"
         headers = {API_KEY_HEADER: api_key, "Accept": "application/json"}
-        content: bytes | None = None
+        content: bytes | AsyncIterable[bytes] | None = None
         if body is not None:
             content = msgspec.json.encode(body)
             headers["Content-Type"] = "application/json"
+        elif stream_body is not None:
+            content = stream_body
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        max_attempts = attempts or self._max_attempts
 
         attempt = 0
         while True:
@@ -231,7 +270,7 @@ class D360Client:
                 # Never follow redirects: httpx would carry the key header to the new host.
                 response = await self._http.send(request, stream=stream, follow_redirects=False)
             except httpx.TransportError as exc:
-                if attempt < self._max_attempts and _transport_retryable(exc, idempotent):
+                if attempt < max_attempts and _transport_retryable(exc, idempotent):
                     log.warning("360dialog %s: %s, retrying", label, type(exc).__name__)
                     await self._sleep(self._backoff(attempt))
                     continue
@@ -246,7 +285,7 @@ class D360Client:
                 response.status_code, await _error_body(response, stream), attempts=attempt
             )
             retry = error.retryable and (idempotent or response.status_code != 504)
-            if retry and attempt < self._max_attempts:
+            if retry and attempt < max_attempts:
                 log.warning(
                     "360dialog %s: HTTP %s (%s), retrying", label, error.status_code, error.code
                 )
@@ -262,6 +301,29 @@ class D360Client:
         if hinted is not None:
             delay = max(delay, min(hinted, self._backoff_cap))
         return delay
+
+
+async def _multipart(
+    boundary: str, file: AsyncIterable[bytes], mime_type: str, filename: str
+) -> AsyncIterator[bytes]:
+    """The Cloud API's upload form: `messaging_product`, `type` (the MIME type), `file`."""
+    delimiter = f"--{boundary}\r\n".encode()
+    # A quote or line break would end the header early; the name is only a label.
+    name = filename.replace('"', "'").replace("\r", " ").replace("\n", " ")
+    yield (
+        delimiter
+        + b'Content-Disposition: form-data; name="messaging_product"\r\n\r\nwhatsapp\r\n'
+        + delimiter
+        + b'Content-Disposition: form-data; name="type"\r\n\r\n'
+        + mime_type.encode("ascii")
+        + b"\r\n"
+        + delimiter
+        + f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'.encode()
+        + f"Content-Type: {mime_type}\r\n\r\n".encode("ascii")
+    )
+    async for chunk in file:
+        yield chunk
+    yield f"\r\n--{boundary}--\r\n".encode()
 
 
 def _transport_retryable(exc: httpx.TransportError, idempotent: bool) -> bool:

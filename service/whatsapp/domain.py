@@ -112,6 +112,10 @@ class AudioReply(_MediaReply, frozen=True, tag="audio"):
     """Audio has no caption: Meta refuses one."""
 
 
+class StickerReply(_MediaReply, frozen=True, tag="sticker"):
+    """A webp sticker (uploaded from the agent's computer); no caption: Meta refuses one."""
+
+
 class DocumentReply(_MediaReply, frozen=True, tag="document"):
     caption: Annotated[Caption | None, _CAPTION_DOC] = None
     filename: Annotated[FileName | None, Meta(description="The file name the customer sees")] = None
@@ -229,6 +233,10 @@ class ButtonsInteractive(_Interactive, frozen=True, tag="button"):
 
     def __post_init__(self) -> None:
         _distinct_ids(b.id for b in self.buttons)
+        # The customer tells the buttons apart by their labels only.
+        titles = [b.title.strip().casefold() for b in self.buttons]
+        if len(set(titles)) != len(titles):
+            raise ValueError("two `buttons` have the same title; each button needs its own")
 
 
 class ListInteractive(_Interactive, frozen=True, tag="list"):
@@ -244,6 +252,8 @@ class ListInteractive(_Interactive, frozen=True, tag="list"):
         rows = [row for section in self.sections for row in section.rows]
         if len(rows) > 10:
             raise ValueError("a list message has at most 10 rows in all its `sections`")
+        if len(self.sections) > 1 and any(section.title is None for section in self.sections):
+            raise ValueError("with several `sections`, every section needs a `title`")
         _distinct_ids(row.id for row in rows)
 
 
@@ -262,16 +272,18 @@ Reply: TypeAlias = (
     | VideoReply
     | AudioReply
     | DocumentReply
+    | StickerReply
     | TemplateReply
     | InteractiveReply
 )
-MediaReply: TypeAlias = ImageReply | VideoReply | AudioReply | DocumentReply
+MediaReply: TypeAlias = ImageReply | VideoReply | AudioReply | DocumentReply | StickerReply
 REPLY_KINDS: tuple[type[_Reply], ...] = (
     TextReply,
     ImageReply,
     VideoReply,
     AudioReply,
     DocumentReply,
+    StickerReply,
     TemplateReply,
     InteractiveReply,
 )
@@ -319,7 +331,7 @@ def reply_content(reply: Reply) -> dict[str, Any]:
                 if reply.preview_url
                 else {"body": reply.text}
             )
-        case ImageReply() | VideoReply() | AudioReply() | DocumentReply():
+        case ImageReply() | VideoReply() | AudioReply() | DocumentReply() | StickerReply():
             content = {"link": reply.media_url, "media_id": reply.media_id}
             content["caption"] = getattr(reply, "caption", None)
             content["filename"] = getattr(reply, "filename", None)
@@ -372,7 +384,7 @@ def cloud_message(
             if reply.preview_url:
                 text["preview_url"] = True
             message["text"] = text
-        case ImageReply() | VideoReply() | AudioReply() | DocumentReply():
+        case ImageReply() | VideoReply() | AudioReply() | DocumentReply() | StickerReply():
             media: dict[str, object] = (
                 {"id": reply.media_id} if reply.media_id is not None else {"link": reply.media_url}
             )

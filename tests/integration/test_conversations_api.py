@@ -528,7 +528,7 @@ async def test_send_media_by_url(api: Api, tenant: Tenant, httpx_mock: HTTPXMock
         ({"type": "image", "media_url": "http://example.com/a.jpg"}, "media_url"),
         ({"type": "audio", "media_url": "https://example.com/a.ogg", "caption": "x"}, "caption"),
         ({"type": "image", "media_url": "https://e.com/a.jpg", "filename": "a.jpg"}, "filename"),
-        ({"type": "sticker", "media_url": "https://example.com/a.webp"}, "type"),
+        ({"type": "location", "media_url": "https://example.com/a.webp"}, "type"),
         ({"type": "text", "text": "hi", "extra": 1}, "extra"),
         # Found by schemathesis: Postgres text cannot hold U+0000 (was a 502).
         ({"type": "text", "text": "a\u0000b"}, "text"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -159,6 +160,71 @@ def test_each_kind_has_its_cloud_body(reply: dict[str, Any], expected: dict[str,
     }
 
 
+def _buttons(*titles: str, ids: tuple[str, ...] | None = None) -> dict[str, Any]:
+    chosen = ids or tuple(f"b{n}" for n in range(len(titles)))
+    return {
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": "¿Cuál?",
+            "buttons": [{"id": i, "title": t} for i, t in zip(chosen, titles, strict=True)],
+        },
+    }
+
+
+def _list(*sections: tuple[str | None, int]) -> dict[str, Any]:
+    built = []
+    n = 0
+    for title, rows in sections:
+        section: dict[str, Any] = {"rows": []}
+        if title is not None:
+            section["title"] = title
+        for _ in range(rows):
+            section["rows"].append({"id": f"r{n}", "title": f"Fila {n}"})
+            n += 1
+        built.append(section)
+    return {
+        "type": "interactive",
+        "interactive": {"type": "list", "body": "Elige", "button": "Ver", "sections": built},
+    }
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        _buttons("Sí"),
+        _buttons("Sí", "No", "x" * 20),
+        _list((None, 10)),
+        _list(("Pizzas", 4), ("Bebidas", 6)),
+        _list(("x" * 24, 1)),
+    ],
+)
+def test_interactive_replies_within_the_rules(reply: dict[str, Any]) -> None:
+    parsed = parse_reply(reply)
+    assert reply_content(parsed) == reply["interactive"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "rule"),
+    [
+        (_buttons(), "length >= 1"),
+        (_buttons("a", "b", "c", "d"), "length <= 3"),
+        (_buttons("x" * 21), "length <= 20"),
+        (_buttons("Sí", "No", ids=("a", "a")), "used twice"),
+        (_buttons("Sí", " sí"), "same title"),
+        (_list((None, 11)), "length <= 10"),
+        (_list(("A", 5), ("B", 6)), "at most 10 rows"),
+        (_list(("A", 2), (None, 2)), "needs a `title`"),
+        (_list(("x" * 25, 1)), "length <= 24"),
+        (_list(("A", 0)), "length >= 1"),
+        (_list(*[(f"S{n}", 1) for n in range(11)]), "length <= 10"),
+    ],
+)
+def test_interactive_rules_are_422s_naming_the_rule(reply: dict[str, Any], rule: str) -> None:
+    with pytest.raises(msgspec.ValidationError, match=re.escape(rule)):
+        parse_reply(reply)
+
+
 @pytest.mark.parametrize(
     ("reply", "field"),
     [
@@ -173,7 +239,7 @@ def test_each_kind_has_its_cloud_body(reply: dict[str, Any], expected: dict[str,
         ({"type": "image", "media_id": "1", "caption": "x" * 1025}, "caption"),
         ({"type": "image", "media_id": "1", "filename": "a.jpg"}, "filename"),
         ({"type": "audio", "media_id": "1", "caption": "hi"}, "caption"),
-        ({"type": "sticker", "media_id": "1"}, "type"),
+        ({"type": "location", "media_id": "1"}, "type"),
         ({"type": "template", "name": "Hola Mundo", "language": "es"}, "name"),
         ({"type": "template", "name": "x", "language": "es", "parameters": {"body": [""]}}, "body"),
         (

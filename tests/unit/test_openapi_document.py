@@ -39,6 +39,15 @@ def test_every_operation_has_a_readable_operation_id(document: dict[str, Any]) -
     assert len(set(ids.values())) == len(ids)
     assert ids["GET /api/conversations"] == "listConversations"
     assert ids["POST /api/conversations/{conversation_id}/messages"] == "sendMessage"
+    assert ids["POST /api/conversations/{conversation_id}/attachments"] == "sendAttachment"
+
+
+def test_the_upload_documents_its_streamed_form(document: dict[str, Any]) -> None:
+    upload = operations(document)["POST /api/conversations/{conversation_id}/attachments"]
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["required"] == ["file"]
+    assert form["properties"]["file"]["format"] == "binary"
+    assert {"411", "413", "415"} <= set(upload["responses"])
 
 
 def test_every_parameter_has_a_description(document: dict[str, Any]) -> None:
