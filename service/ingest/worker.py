@@ -66,28 +66,31 @@ class Worker:
         if not events:
             return report
         ready: list[Normalized] = []
+        failures: list[tuple[ClaimedEvent, inbox.Failure]] = []
         for event in events:
             try:
                 ready.append((event, normalize_event(event)))
             except Undeliverable as exc:
                 # The payload will not change: straight to the dead letters.
-                await self._fail(event, exc, max_attempts=0)
-                report.failed += 1
+                failures.append((event, self._failure(event, exc, max_attempts=0)))
             except Exception as exc:
-                await self._fail(event, exc)
-                report.failed += 1
+                failures.append((event, self._failure(event, exc)))
         # An event whose messages could none be filed has no row to write:
-        # it is dead-lettered while the others are ingested, not after them,
-        # so a tenant's poison adds no round trip to anyone's batch.
+        # it is dead-lettered while the others are ingested, not after them.
         unfiled = [(e, b) for e, b in ready if b.problems and b.rows == 0]
+        failures += [(event, self._dead_letter_failure(event, batch)) for event, batch in unfiled]
         ready = [(e, b) for e, b in ready if not (b.problems and b.rows == 0)]
 
         async def ingest_ready() -> None:
             for part in ingest_parts(ready):
                 await self._ingest(part, report)
 
-        await asyncio.gather(ingest_ready(), *(self._dead_letter(e, b) for e, b in unfiled))
-        report.failed += len(unfiled)
+        # Every failure of the batch in one call, beside the ingest: a
+        # tenant's poison adds no round trip to anyone's batch (docs/SECURITY.md).
+        await asyncio.gather(
+            ingest_ready(), self._fail_all(failures, frozenset(e.id for e, _ in unfiled))
+        )
+        report.failed += len(failures)
         return report
 
     async def _ingest(self, part: list[Normalized], report: BatchReport) -> None:
@@ -187,18 +190,45 @@ class Worker:
         to the dead letters, where an operator sees them and can replay them
         after a fix; replaying is safe because every row is idempotent.
         """
-        # Side by side, not one round trip after another: a batch carrying a
-        # tenant's poison must not wait on it (docs/SECURITY.md).
-        await asyncio.gather(
-            *(self._dead_letter(event, batch) for event, batch in ingested if batch.problems)
+        partial = [(event, batch) for event, batch in ingested if batch.problems]
+        await self._fail_all(
+            [(event, self._dead_letter_failure(event, batch)) for event, batch in partial],
+            frozenset(event.id for event, _ in partial),
         )
 
-    async def _dead_letter(self, event: ClaimedEvent, batch: IngestBatch) -> None:
+    @staticmethod
+    def _dead_letter_failure(event: ClaimedEvent, batch: IngestBatch) -> inbox.Failure:
         error = "; ".join(batch.problems)[:2000]
-        await inbox.fail(self._db, event.id, error, max_attempts=0)
         log.warning(
             "event %s dead-lettered (%d of its rows stored): %s", event.id, batch.rows, error
         )
+        return inbox.Failure(id=event.id, error=error, max_attempts=0)
+
+    def _failure(
+        self, event: ClaimedEvent, exc: BaseException, *, max_attempts: int | None = None
+    ) -> inbox.Failure:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        attempts = self._settings.worker_max_attempts if max_attempts is None else max_attempts
+        return inbox.Failure(id=event.id, error=error, max_attempts=attempts)
+
+    async def _fail_all(
+        self,
+        failures: list[tuple[ClaimedEvent, inbox.Failure]],
+        logged: frozenset[int] = frozenset(),
+    ) -> None:
+        """One call for all; `logged` already said why they went to the dead letters."""
+        if not failures:
+            return
+        statuses = await inbox.fail_many(self._db, [failure for _, failure in failures])
+        for event, failure in failures:
+            if event.id not in logged:
+                log.warning(
+                    "event %s failed (attempt %s, now %s): %s",
+                    event.id,
+                    event.attempts,
+                    statuses.get(event.id),
+                    failure.error,
+                )
 
     async def _fail(
         self, event: ClaimedEvent, exc: BaseException, *, max_attempts: int | None = None

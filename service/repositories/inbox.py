@@ -129,6 +129,31 @@ async def ingest(db: AsyncClient, batch: IngestBatch) -> IngestResult:
     return await rpc.call(db, "ingest_webhook_batch", args, IngestResult)
 
 
+class Failure(msgspec.Struct, frozen=True):
+    id: int
+    error: str
+    max_attempts: int
+
+
+class FailedStatus(msgspec.Struct, frozen=True):
+    id: int
+    status: str
+
+
+# fail_webhook_events' own cap (migration 015).
+MAX_FAILURES_PER_CALL = 1000
+
+
+async def fail_many(db: AsyncClient, failures: list[Failure]) -> dict[int, str]:
+    """`fail` for many events, one round trip per 1,000; each event's new status."""
+    statuses: dict[int, str] = {}
+    for start in range(0, len(failures), MAX_FAILURES_PER_CALL):
+        chunk = failures[start : start + MAX_FAILURES_PER_CALL]
+        rows = await rpc.call(db, "fail_webhook_events", {"p_failures": chunk}, list[FailedStatus])
+        statuses.update((row.id, row.status) for row in rows)
+    return statuses
+
+
 async def fail(db: AsyncClient, event_id: int, error: str, *, max_attempts: int) -> str:
     """Schedules a retry with backoff, or dead-letters; returns the new status."""
     result = await db.rpc(

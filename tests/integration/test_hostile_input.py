@@ -404,14 +404,33 @@ async def enqueue(clients: Clients, bodies: list[tuple[str, str, bytes]]) -> Non
 
 
 async def test_poison_of_one_tenant_is_dead_lettered_and_never_fails_another_tenants_batch(
-    clients: Clients, settings: Settings, caplog: pytest.LogCaptureFixture
+    clients: Clients,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """30 poison events of workspace A among 1,500 valid deliveries of workspace B.
 
     B's events are ingested in their first batches, with no split and no
-    retry (the timing comparison is `make bench`'s business, docs/PERFORMANCE.md).
+    retry, and the poison costs each batch one call beside its ingest, not a
+    round trip per event (the timing comparison is `make bench`'s business,
+    docs/PERFORMANCE.md).
     """
     await drain(clients, settings)
+    single_fails: list[int] = []
+    batched_fails: list[int] = []
+    fail_one, fail_many = inbox.fail, inbox.fail_many
+
+    async def counted_fail(*args: Any, **kwargs: Any) -> str:
+        single_fails.append(1)
+        return await fail_one(*args, **kwargs)
+
+    async def counted_fail_many(db: Any, failures: list[inbox.Failure]) -> dict[int, str]:
+        batched_fails.append(len(failures))
+        return await fail_many(db, failures)
+
+    monkeypatch.setattr(inbox, "fail", counted_fail)
+    monkeypatch.setattr(inbox, "fail_many", counted_fail_many)
     valid = [raw(text_payload(CHANNEL_B, new_phone(), f"hola {n}")) for n in range(1500)]
     poison = [poison_body() for _ in range(30)]
     mixed: list[tuple[str, str, bytes]] = [(CHANNEL_B, WORKSPACE_B, b) for b in valid]
@@ -429,6 +448,10 @@ async def test_poison_of_one_tenant_is_dead_lettered_and_never_fails_another_ten
     assert {(e["status"], e["attempts"]) for e in bad} == {("dead", 1)}
     assert all("not a WhatsApp phone number (E.164): '0123456'" in e["last_error"] for e in bad)
     assert not [r for r in caplog.records if "batch of" in r.getMessage()], "no batch failed"
+    assert single_fails == []
+    assert sum(batched_fails) == 30
+    # At most one call per claimed batch that held poison.
+    assert len(batched_fails) <= -(-1530 // settings.worker_batch_size)
     stored_messages = (
         await clients.service_db.table("messages")
         .select("id", count=CountMethod.exact)
