@@ -193,7 +193,7 @@ async def _send_upload(
             api_key,
             form.file(kind.max_bytes),
             mime_type=(head.content_type or "").lower(),
-            filename=head.filename or kind.type,
+            filename=head.filename or kind.type.value,
         )
     except D360Exception as exc:
         if isinstance(exc, D360AuthError):
@@ -221,7 +221,7 @@ _PROBE_ID = "0"
 
 def _reply(kind: UploadKind, caption: str | None, filename: str | None, media_id: str) -> Reply:
     """The media reply the upload sends; 422 naming the field when the form breaks a rule."""
-    fields: dict[str, object] = {"type": kind.type, "media_id": media_id}
+    fields: dict[str, object] = {"type": kind.type.value, "media_id": media_id}
     if caption is not None:
         fields["caption"] = caption
     if filename is not None:
