@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.clients import Clients, open_clients
 from service.settings import Settings
+from tests.support.agent import Tenant, drop_tenant, make_tenant
 from tests.support.stack import load_stack_env
 
 # Property tests are derandomized so that CI is repeatable; explore new inputs
@@ -52,3 +53,18 @@ async def clients(settings: Settings) -> AsyncIterator[Clients]:
 async def api(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
+
+
+# A throwaway workspace with its own members (tests/support/agent.py), and a second one.
+@pytest.fixture
+def tenant(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
+    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "A")
+    yield made
+    drop_tenant(made)
+
+
+@pytest.fixture
+def other(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
+    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "B")
+    yield made
+    drop_tenant(made)

@@ -25,12 +25,11 @@ refuse:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter
 
 from service.api.agent import (
     AGENT_DEPENDENCIES,
@@ -42,7 +41,7 @@ from service.api.agent import (
 )
 from service.api.auth import AuthUser
 from service.api.errors import ApiError, documented
-from service.api.openapi import ConversationId, UploadOperation
+from service.api.openapi import ConversationId, IdempotencyKey, UploadOperation
 from service.api.replies import (
     channel_key,
     prepare,
@@ -108,16 +107,7 @@ class AttachmentController(Controller):
         send_ledger: NamedDependency[SendLedger],
         d360: NamedDependency[D360Client],
         conversation_id: ConversationId,
-        idempotency_key: Annotated[
-            str,
-            HeaderParameter(
-                name="Idempotency-Key",
-                min_length=1,
-                max_length=200,
-                description="A key of yours for this reply (a UUID): a retry with the same key "
-                "never sends twice",
-            ),
-        ],
+        idempotency_key: IdempotencyKey,
     ) -> Response[Message]:
         text_input(idempotency_key, "Idempotency-Key", "header")
         try:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from service.api.agent import (
     AGENT_DEPENDENCIES,
@@ -27,7 +27,7 @@ from service.api.agent import (
     text_input,
 )
 from service.api.auth import AuthUser
-from service.api.openapi import AgentOperation, ConversationId, SendOperation
+from service.api.openapi import AgentOperation, ConversationId, IdempotencyKey, SendOperation
 from service.api.replies import now_utc, read_receipt_task, send_reply
 from service.api.schemas import (
     ConversationListItem,
@@ -328,16 +328,7 @@ class ConversationController(Controller):
         refresh_templates: NamedDependency[Callable[[str], None]],
         conversation_id: ConversationId,
         data: JSONBody[Reply],
-        idempotency_key: Annotated[
-            str,
-            HeaderParameter(
-                name="Idempotency-Key",
-                min_length=1,
-                max_length=200,
-                description="A key of yours for this reply (a UUID): a retry with the same key "
-                "and body returns the stored message and never sends twice",
-            ),
-        ],
+        idempotency_key: IdempotencyKey,
     ) -> Response[Message]:
         conversation = await _visible(user_db, conversation_id)
         return await send_reply(

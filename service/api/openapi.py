@@ -25,13 +25,24 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.openapi.spec import Operation as _Operation
-from litestar.params import PathParameter
+from litestar.params import HeaderParameter, PathParameter
 
 from service.api.replies import REPLAYED_HEADER
 from service.whatsapp.domain import REPLY_KINDS, Interactive
 
 ConversationId = Annotated[uuid.UUID, PathParameter(description="The conversation's id")]
 MessageId = Annotated[uuid.UUID, PathParameter(description="The message's id")]
+# Every way to send (JSON reply or upload) takes the same key, with the same rules.
+IdempotencyKey = Annotated[
+    str,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="A key of yours for this reply (a UUID): a retry with the same key "
+        "and body returns the stored message and never sends twice",
+    ),
+]
 
 _STRING = Schema(type=OpenAPIType.STRING)
 

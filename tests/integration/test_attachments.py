@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,20 +16,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
-from tests.support.agent import Tenant, drop_tenant, make_tenant
+from tests.support.agent import Tenant
 
 BASE = "https://waba-v2.360dialog.io"
 MEDIA_URL = f"{BASE}/media"
 MESSAGES_URL = f"{BASE}/messages"
 Api = AsyncTestClient[Litestar]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
-
-
-@pytest.fixture
-def tenant(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "U")
-    yield made
-    drop_tenant(made)
 
 
 def sent_ok(wamid: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
 from service.tokens import mint_access_token
-from tests.support.agent import Tenant, drop_tenant, make_tenant
+from tests.support.agent import Tenant
 
 BASE = "https://waba-v2.360dialog.io"
 MESSAGES_URL = f"{BASE}/messages"
@@ -46,20 +45,6 @@ def meta_error(code: int, message: str) -> dict[str, Any]:
             "fbtrace_id": "AbC",
         }
     }
-
-
-@pytest.fixture
-def tenant(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "A")
-    yield made
-    drop_tenant(made)
-
-
-@pytest.fixture
-def other(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "B")
-    yield made
-    drop_tenant(made)
 
 
 def ids(body: dict[str, Any]) -> list[str]:

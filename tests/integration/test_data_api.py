@@ -7,7 +7,7 @@ gateway), as an agent's browser or a service-role script would make it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ from pytest_httpx import HTTPXMock
 from service.clients import Clients
 from service.tokens import mint_access_token
 from tests.integration.test_conversations_api import MESSAGES_URL, Api, send, sent_ok
-from tests.support.agent import Tenant, drop_tenant, lit, make_tenant
+from tests.support.agent import Tenant, lit
 from tests.support.inbox import CHANNEL_A, WORKSPACE_A
 from tests.support.payloads import new_phone, new_wamid
 from tests.support.rows import rows
@@ -70,20 +70,6 @@ async def test_upsert_on_wamid_ignores_a_duplicate(clients: Clients) -> None:
 ONLY_360DIALOG_MOCKED = pytest.mark.httpx_mock(
     should_mock=lambda request: request.url.host == "waba-v2.360dialog.io"
 )
-
-
-@pytest.fixture
-def tenant(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "A")
-    yield made
-    drop_tenant(made)
-
-
-@pytest.fixture
-def other(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "B")
-    yield made
-    drop_tenant(made)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import json
 import random
 import string
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -23,7 +22,7 @@ from service.clients import Clients
 from service.ingest.worker import Worker
 from service.settings import Settings
 from service.tokens import mint_access_token
-from tests.support.agent import Tenant, drop_tenant, lit, make_tenant
+from tests.support.agent import Tenant, lit
 from tests.support.inbox import AGENT_A, CHANNEL_A, WORKSPACE_A, deliver, drain
 from tests.support.payloads import (
     envelope,
@@ -485,20 +484,6 @@ async def test_previews_follow_the_workspace_locale(
 
 
 # --- members of several workspaces ----------------------------------------------------------
-
-
-@pytest.fixture
-def tenant(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "A")
-    yield made
-    drop_tenant(made)
-
-
-@pytest.fixture
-def other(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "B")
-    yield made
-    drop_tenant(made)
 
 
 async def test_a_member_of_several_workspaces_names_the_one_to_list(

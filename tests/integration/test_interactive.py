@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
-from tests.support.agent import Tenant, drop_tenant, lit, make_tenant
+from tests.support.agent import Tenant, lit
 
 MESSAGES_URL = "https://waba-v2.360dialog.io/messages"
 Api = AsyncTestClient[Litestar]
@@ -46,13 +45,6 @@ LIST = {
         ],
     },
 }
-
-
-@pytest.fixture
-def tenant(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "I")
-    yield made
-    drop_tenant(made)
 
 
 async def send(

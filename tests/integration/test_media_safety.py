@@ -8,7 +8,6 @@ render it as a page nor be misled by its name.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from urllib.parse import unquote
 
 import httpx
@@ -16,14 +15,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from tests.integration.test_conversations_api import BASE, DOWNLOAD, LOOKASIDE, Api
-from tests.support.agent import Tenant, drop_tenant, make_tenant
-
-
-@pytest.fixture
-def tenant(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "M")
-    yield made
-    drop_tenant(made)
+from tests.support.agent import Tenant
 
 
 def received_media(

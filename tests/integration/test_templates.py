@@ -34,7 +34,7 @@ from service.ingest.worker import Worker
 from service.settings import Settings
 from service.template_refresh import TemplateRefresher
 from service.whatsapp.d360 import D360Client
-from tests.support.agent import Tenant, drop_tenant, make_tenant
+from tests.support.agent import Tenant
 from tests.support.processes import free_port_block
 
 BASE = "https://waba-v2.360dialog.io"
@@ -70,20 +70,6 @@ def sent_ok(wamid: str) -> dict[str, Any]:
         "contacts": [{"input": "573000000000", "wa_id": "573000000000"}],
         "messages": [{"id": wamid}],
     }
-
-
-@pytest.fixture
-def tenant(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "A")
-    yield made
-    drop_tenant(made)
-
-
-@pytest.fixture
-def other(stack_env: dict[str, str], jwt_secret: str) -> Iterator[Tenant]:
-    made = make_tenant(stack_env["DATABASE_URL"], jwt_secret, "B")
-    yield made
-    drop_tenant(made)
 
 
 @pytest.fixture
