@@ -41,7 +41,7 @@ bench: install
 	@uv run --frozen python bench/ingest.py
 	@uv run --frozen python bench/poison.py
 	@uv run --frozen python bench/inbox.py
-	@uv run --frozen python bench/realtime.py
+	@uv run --frozen python bench/realtime_cost.py
 	@uv run --frozen python bench/upload.py
 
 lint: install

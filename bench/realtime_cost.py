@@ -2,7 +2,7 @@
 
 Runs on a private stack (its own folder and ports) and removes it.
 
-    uv run python bench/realtime.py [--quick]
+    uv run python bench/realtime_cost.py [--quick]
 
 One workspace with 50 agents. A "change" is one row change a browser learns
 about: each inbound message is two (the message INSERT and its
