@@ -152,8 +152,18 @@ alter table public.conversations enable trigger conversations_updated_at;
 -- Unlinking by a contact's deletion (ON DELETE SET NULL) is an update of
 -- contact_id too, so it clears the name here as well.
 create trigger conversations_search_text
-    before insert or update of contact_id, profile_name, username on public.conversations
+    before insert on public.conversations
     for each row execute function private.set_conversation_search_text();
+-- Every ingested message names its sender's profile again: only a real change
+-- pays for the search text (about 0.02 ms of each message's 0.2 ms, measured
+-- with the bench's batches).
+create trigger conversations_search_text_update
+    before update of contact_id, profile_name, username on public.conversations
+    for each row
+    when (old.contact_id is distinct from new.contact_id
+          or old.profile_name is distinct from new.profile_name
+          or old.username is distinct from new.username)
+    execute function private.set_conversation_search_text();
 create trigger contacts_refresh_conversations_search_text
     after update of name on public.contacts
     for each row when (old.name is distinct from new.name)
