@@ -221,7 +221,8 @@ _PROBE_ID = "0"
 
 def _reply(kind: UploadKind, caption: str | None, filename: str | None, media_id: str) -> Reply:
     """The media reply the upload sends; 422 naming the field when the form breaks a rule."""
-    fields: dict[str, object] = {"type": kind.type, "media_id": media_id}
+    # The tag as JSON would carry it: msgspec takes a str, not the StrEnum member.
+    fields: dict[str, object] = {"type": kind.type.value, "media_id": media_id}
     if caption is not None:
         fields["caption"] = caption
     if filename is not None:
