@@ -73,10 +73,16 @@ class UploadForm:
             try:
                 for event in self._parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
+                        # A small body arrives in one chunk: a part after the file
+                        # would otherwise be read here as more of the file.
+                        if self._file is not None:
+                            raise FormError(event.name or "form", "`file` must be the last part")
                         if event.name not in _FIELDS:
                             raise FormError(
                                 event.name or "form", "unknown part; send `caption` and `file`"
                             )
+                        if event.name == "caption" and caption is not None:
+                            raise FormError("caption", "given twice; send one `caption`")
                         self._segment = event
                         if event.name == "file":
                             self._file = event

@@ -324,3 +324,35 @@ async def test_a_refused_upload_stores_nothing_and_its_retry_uploads_again(
     assert retried.status_code == 201, retried.text
     assert len(uploads) == 1
     assert len(outbound_rows(tenant, conversation)) == 1
+
+
+async def test_a_part_after_the_file_is_422_and_nothing_leaves(
+    api: Api, tenant: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    """A second file (or a late caption) is refused, never uploaded as part of the first."""
+    conversation = tenant.add_conversation()
+    tenant.add_inbound(conversation)
+    boundary = "r13-boundary"
+    body = b""
+    for name, data in (("file", PNG), ("file", b"second file")):
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{name}.png"\r\nContent-Type: image/png\r\n\r\n'
+        )
+        body += head.encode() + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+
+    response = await api.post(
+        f"/api/conversations/{conversation}/attachments",
+        content=body,
+        headers={
+            **tenant.headers,
+            "Idempotency-Key": "k-two-files",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+
+    assert response.status_code == 422, response.text
+    assert "last part" in response.text
+    assert httpx_mock.get_requests() == []
+    assert outbound_rows(tenant, conversation) == []
