@@ -48,7 +48,7 @@ import msgspec
 from litestar import Response
 from litestar.background_tasks import BackgroundTask
 
-from service.api.agent import invalid, text_input
+from service.api.agent import invalid, not_found, text_input
 from service.api.auth import AuthUser
 from service.api.errors import ApiError
 from service.repositories import conversations as conversations_repo
@@ -56,7 +56,12 @@ from service.repositories import messages as messages_repo
 from service.repositories import templates as templates_repo
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.conversations import Conversation
-from service.repositories.messages import IdempotencyKeyTaken, Message, NewOutbound
+from service.repositories.messages import (
+    IdempotencyKeyTaken,
+    Message,
+    NewOutbound,
+    SenderNotMember,
+)
 from service.repositories.roles import AgentDb
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
@@ -338,6 +343,10 @@ async def store_and_send(
         if existing is None:
             raise
         return replay(existing, reply)
+    except SenderNotMember as exc:
+        # Removed from the workspace since the conversation was read (an upload
+        # takes a while): as for any conversation the agent cannot see.
+        raise not_found() from exc
 
     # Once the message is stored, finish even if the client goes away: an
     # abandoned send would stay `pending` and block its key forever.

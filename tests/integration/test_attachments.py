@@ -356,3 +356,29 @@ async def test_a_part_after_the_file_is_422_and_nothing_leaves(
     assert "last part" in response.text
     assert httpx_mock.get_requests() == []
     assert outbound_rows(tenant, conversation) == []
+
+
+async def test_an_agent_removed_during_the_upload_gets_a_404_and_nothing_is_sent(
+    api: Api, tenant: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    """Membership ends while the file travels: the reply is refused at the store, not a 500."""
+    conversation = tenant.add_conversation()
+    tenant.add_inbound(conversation)
+
+    async def upload_then_remove(request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        tenant.sql(
+            f"delete from public.workspace_members where workspace_id = '{tenant.workspace_id}'"
+        )
+        return httpx.Response(200, json={"id": "1500000000010"})
+
+    httpx_mock.add_callback(upload_then_remove, url=MEDIA_URL, method="POST")
+
+    response = await upload(
+        api, tenant, conversation, name="a.png", data=PNG, mime="image/png", key="k-removed"
+    )
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "not_found"
+    assert [r.url for r in httpx_mock.get_requests()] == [MEDIA_URL]
+    assert outbound_rows(tenant, conversation) == []
