@@ -382,3 +382,23 @@ async def test_an_agent_removed_during_the_upload_gets_a_404_and_nothing_is_sent
     assert response.json()["error"] == "not_found"
     assert [r.url for r in httpx_mock.get_requests()] == [MEDIA_URL]
     assert outbound_rows(tenant, conversation) == []
+
+
+async def test_an_empty_file_is_422_and_nothing_leaves(
+    api: Api, tenant: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    conversation = tenant.add_conversation()
+    tenant.add_inbound(conversation)
+
+    response = await upload(
+        api, tenant, conversation, name="a.pdf", data=b"", mime="application/pdf", key="k-empty"
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0] == {
+        "key": "file",
+        "message": "the file is empty",
+        "source": "body",
+    }
+    assert httpx_mock.get_requests() == []
+    assert outbound_rows(tenant, conversation) == []

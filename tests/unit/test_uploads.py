@@ -167,6 +167,20 @@ async def test_nothing_follows_the_file_however_the_body_arrives(
     assert late[1] not in b"".join(pieces)
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+async def test_an_empty_file_is_refused_however_the_body_arrives(chunk: int) -> None:
+    body = form(("caption", b"nada", None, None), ("file", b"", "a.pdf", "application/pdf"))
+    upload = UploadForm(chunked(body, chunk), BOUNDARY, len(body))
+
+    async def read() -> None:
+        await upload.head()
+        _ = [piece async for piece in upload.file(100)]
+
+    with pytest.raises(FormError, match="empty") as error:
+        await read()
+    assert error.value.key == "file"
+
+
 async def test_a_truncated_upload_is_an_error() -> None:
     body = form(("file", FILE, "a.pdf", "application/pdf"))[:-200]
     upload = UploadForm(chunked(body, 1000), BOUNDARY, len(body) + 200)
