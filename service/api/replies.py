@@ -1,7 +1,7 @@
 """Replying and read receipts: the steps between the agent's database and 360dialog.
 
 A reply arrives already typed: the body decodes into one kind of
-`service.whatsapp.domain.Reply` (text, image, video, audio, document,
+`service.whatsapp.domain.Reply` (text, image, video, audio, document, sticker,
 template, interactive), each kind's shape rules checked by the decoder (422
 naming the field otherwise). Every kind then takes the one path below
 (`send_reply`), idempotent per `Idempotency-Key` (following the IETF
