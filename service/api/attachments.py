@@ -179,12 +179,15 @@ async def _send_upload(
     _reply(kind, caption, filename, _PROBE_ID)
     recipient = recipient_of(conversation)
 
-    existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
-    if existing is not None:
+    def as_stored(existing: Message) -> Reply:
         # The request is the same if, sent by the stored media id, it is the stored reply.
         stored_id = existing.content.get("media_id")
         media_id = stored_id if isinstance(stored_id, str) and stored_id else _PROBE_ID
-        return replay(existing, _reply(kind, caption, filename, media_id))
+        return _reply(kind, caption, filename, media_id)
+
+    existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
+    if existing is not None:
+        return replay(existing, as_stored(existing))
     require_open_window(conversation)
     channel, api_key = await channel_key(db, keys, conversation)
 
@@ -212,6 +215,8 @@ async def _send_upload(
         recipient=recipient,
         channel=channel,
         api_key=api_key,
+        # A retry of this request may have uploaded the file and stored it first.
+        as_stored=as_stored,
     )
 
 

@@ -323,8 +323,14 @@ async def store_and_send(
     recipient: Recipient,
     channel: str,
     api_key: str,
+    as_stored: Callable[[Message], Reply] | None = None,
 ) -> Response[Message]:
-    """Steps 4 and 5: the reply stored `pending` with its key, then sent and its outcome stored."""
+    """Steps 4 and 5: the reply stored `pending` with its key, then sent and its outcome stored.
+
+    `as_stored` gives this request as the reply stored under its key would be
+    when parts of the reply are not the request's own (an uploaded file's media
+    id): a concurrent retry is then compared with what it asked for.
+    """
     reply = prepared.reply
     new = NewOutbound(
         conversation_id=conversation.id,
@@ -342,7 +348,7 @@ async def store_and_send(
         existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
         if existing is None:
             raise
-        return replay(existing, reply)
+        return replay(existing, as_stored(existing) if as_stored else reply)
     except SenderNotMember as exc:
         # Removed from the workspace since the conversation was read (an upload
         # takes a while): as for any conversation the agent cannot see.

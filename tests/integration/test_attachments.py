@@ -402,3 +402,37 @@ async def test_an_empty_file_is_422_and_nothing_leaves(
     }
     assert httpx_mock.get_requests() == []
     assert outbound_rows(tenant, conversation) == []
+
+
+async def test_a_retry_that_stored_first_wins_and_the_slower_request_answers_as_its_retry(
+    api: Api, tenant: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    """The client retried (same key, same file) while its first upload was still running.
+
+    Both requests upload (the key was not stored yet); the retry stores its
+    reply first, with its own media id. The first request then loses the store
+    and answers as a retry of the same request (409 `send_in_progress` while
+    the other sends), not 422 `idempotency_key_reused`, and sends nothing.
+    """
+    conversation = tenant.add_conversation()
+    tenant.add_inbound(conversation)
+
+    async def upload_while_the_retry_stores(request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        # What the retry's own request did meanwhile: uploaded, then stored.
+        tenant.sql(
+            f"select id from public.open_reply('{conversation}', '{tenant.user_id}', 'image', "
+            """'{"media_id": "1500000000032"}', null, null, 'k-race')"""
+        )
+        return httpx.Response(200, json={"id": "1500000000031"})
+
+    httpx_mock.add_callback(upload_while_the_retry_stores, url=MEDIA_URL, method="POST")
+
+    first = await upload(
+        api, tenant, conversation, name="a.png", data=PNG, mime="image/png", key="k-race"
+    )
+
+    assert first.status_code == 409, first.text
+    assert first.json()["error"] == "send_in_progress"
+    assert [r.url for r in httpx_mock.get_requests()] == [MEDIA_URL]
+    assert len(outbound_rows(tenant, conversation)) == 1
