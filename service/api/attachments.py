@@ -169,12 +169,15 @@ async def _send_upload(
     _reply(kind, caption, filename, _PROBE_ID)
     recipient = recipient_of(conversation)
 
-    existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
-    if existing is not None:
+    def as_stored(existing: Message) -> Reply:
         # The request is the same if, sent by the stored media id, it is the stored reply.
         stored_id = existing.content.get("media_id")
         media_id = stored_id if isinstance(stored_id, str) and stored_id else _PROBE_ID
-        return replay(existing, _reply(kind, caption, filename, media_id))
+        return _reply(kind, caption, filename, media_id)
+
+    existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
+    if existing is not None:
+        return replay(existing, as_stored(existing))
     require_open_window(conversation)
     channel, api_key = await channel_key(db, keys, conversation)
 
@@ -202,6 +205,8 @@ async def _send_upload(
         recipient=recipient,
         channel=channel,
         api_key=api_key,
+        # A retry of this request may have uploaded the file and stored it first.
+        as_stored=as_stored,
     )
 
 
@@ -211,6 +216,7 @@ _PROBE_ID = "0"
 
 def _reply(kind: UploadKind, caption: str | None, filename: str | None, media_id: str) -> Reply:
     """The media reply the upload sends; 422 naming the field when the form breaks a rule."""
+    # The tag as JSON would carry it: msgspec takes a str, not the StrEnum member.
     fields: dict[str, object] = {"type": kind.type.value, "media_id": media_id}
     if caption is not None:
         fields["caption"] = caption

@@ -297,10 +297,11 @@ class ConversationController(Controller):
         status_code=201,
         summary="Reply: text, media, a template or interactive buttons/list",
         description=(
-            "The body's `type` says the kind: `text`, `image`, `video`, `audio`, `document` "
-            "(by `media_url` or `media_id`), `template` (`name`, `language`, `parameters`: see "
-            "the conversation's /templates) or `interactive` (`button` or `list`). Only a "
-            "`template` may be sent outside the 24-hour window. Requires an `Idempotency-Key` "
+            "The body's `type` says the kind: `text`, `image`, `video`, `audio`, `document`, "
+            "`sticker` (by `media_url` or `media_id`), `template` (`name`, `language`, "
+            "`parameters`: see the conversation's /templates) or `interactive` (`button` or "
+            "`list`). Only a `template` may be sent outside the 24-hour window. Requires an "
+            "`Idempotency-Key` "
             "(1-200 characters): retrying with the same key never sends twice. 201 with the "
             "message once 360dialog accepted it (replays carry `Idempotent-Replayed: true`). "
             "Errors: 409 `window_closed` (outside the window for any kind but `template`: "

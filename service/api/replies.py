@@ -1,7 +1,7 @@
 """Replying and read receipts: the steps between the agent's database and 360dialog.
 
 A reply arrives already typed: the body decodes into one kind of
-`service.whatsapp.domain.Reply` (text, image, video, audio, document,
+`service.whatsapp.domain.Reply` (text, image, video, audio, document, sticker,
 template, interactive), each kind's shape rules checked by the decoder (422
 naming the field otherwise). Every kind then takes the one path below
 (`send_reply`), idempotent per `Idempotency-Key` (following the IETF
@@ -48,7 +48,7 @@ import msgspec
 from litestar import Response
 from litestar.background_tasks import BackgroundTask
 
-from service.api.agent import invalid, text_input
+from service.api.agent import invalid, not_found, text_input
 from service.api.auth import AuthUser
 from service.api.errors import ApiError
 from service.repositories import conversations as conversations_repo
@@ -56,7 +56,12 @@ from service.repositories import messages as messages_repo
 from service.repositories import templates as templates_repo
 from service.repositories.channel_keys import ChannelKeys
 from service.repositories.conversations import Conversation
-from service.repositories.messages import IdempotencyKeyTaken, Message, NewOutbound
+from service.repositories.messages import (
+    IdempotencyKeyTaken,
+    Message,
+    NewOutbound,
+    SenderNotMember,
+)
 from service.repositories.roles import AgentDb
 from service.repositories.send_ledger import SendLedger
 from service.whatsapp.d360 import D360Client
@@ -318,8 +323,14 @@ async def store_and_send(
     recipient: Recipient,
     channel: str,
     api_key: str,
+    as_stored: Callable[[Message], Reply] | None = None,
 ) -> Response[Message]:
-    """Steps 4 and 5: the reply stored `pending` with its key, then sent and its outcome stored."""
+    """Steps 4 and 5: the reply stored `pending` with its key, then sent and its outcome stored.
+
+    `as_stored` gives this request as the reply stored under its key would be
+    when parts of the reply are not the request's own (an uploaded file's media
+    id): a concurrent retry is then compared with what it asked for.
+    """
     reply = prepared.reply
     new = NewOutbound(
         conversation_id=conversation.id,
@@ -337,7 +348,11 @@ async def store_and_send(
         existing = await ledger.by_key(conversation.id, agent.user_id, idempotency_key)
         if existing is None:
             raise
-        return replay(existing, reply)
+        return replay(existing, as_stored(existing) if as_stored else reply)
+    except SenderNotMember as exc:
+        # Removed from the workspace since the conversation was read (an upload
+        # takes a while): as for any conversation the agent cannot see.
+        raise not_found() from exc
 
     # Once the message is stored, finish even if the client goes away: an
     # abandoned send would stay `pending` and block its key forever.

@@ -73,10 +73,16 @@ class UploadForm:
             try:
                 for event in self._parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
+                        # A small body arrives in one chunk: a part after the file
+                        # would otherwise be read here as more of the file.
+                        if self._file is not None:
+                            raise FormError(event.name or "form", "`file` must be the last part")
                         if event.name not in _FIELDS:
                             raise FormError(
                                 event.name or "form", "unknown part; send `caption` and `file`"
                             )
+                        if event.name == "caption" and caption is not None:
+                            raise FormError("caption", "given twice; send one `caption`")
                         self._segment = event
                         if event.name == "file":
                             self._file = event
@@ -98,6 +104,9 @@ class UploadForm:
             if self._parser.closed and self._file is None:
                 raise FormError("file", "the form has no `file` part")
         received = sum(len(piece) for piece in self._pending)
+        if self._file_done and received == 0:
+            # WhatsApp has nothing to show for an empty file: refused before it leaves.
+            raise FormError("file", "the file is empty")
         # What came before the file's first byte, at least: the parser may still
         # hold up to one delimiter of this chunk.
         before = self._fed - received - self._delimiter
@@ -140,6 +149,9 @@ class UploadForm:
                 raise FormError("form", f"not a valid multipart body ({exc})") from exc
         if not self._file_done:
             raise FormError("file", "the upload ended before the file did")
+        if size == 0:
+            # Its end came in a later chunk than its head: the upload is aborted here.
+            raise FormError("file", "the file is empty")
 
     async def _next_chunk(self) -> bytes:
         try:

@@ -276,7 +276,6 @@ Reply: TypeAlias = (
     | TemplateReply
     | InteractiveReply
 )
-MediaReply: TypeAlias = ImageReply | VideoReply | AudioReply | DocumentReply | StickerReply
 REPLY_KINDS: tuple[type[_Reply], ...] = (
     TextReply,
     ImageReply,

@@ -35,21 +35,6 @@ class MessageType(enum.StrEnum):
     def _missing_(cls, value: object) -> MessageType:
         return cls.UNSUPPORTED
 
-    @property
-    def is_media(self) -> bool:
-        return self in MEDIA_TYPES
-
-
-MEDIA_TYPES = frozenset(
-    {
-        MessageType.IMAGE,
-        MessageType.VIDEO,
-        MessageType.AUDIO,
-        MessageType.DOCUMENT,
-        MessageType.STICKER,
-    }
-)
-
 
 class DeliveryStatus(enum.StrEnum):
     """pending < sent < delivered < read; failed apart (private.message_status_advances)."""

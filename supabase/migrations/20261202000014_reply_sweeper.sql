@@ -130,6 +130,10 @@ begin
     if p_status = 'sent' and p_wamid is null then
         raise invalid_parameter_value using message = 'a sent reply needs its wamid';
     end if;
+    -- The row first, then the mark: read before a concurrent sweep commits,
+    -- the mark would say "not swept" while the update then finds the row
+    -- failed by that sweep, and the sender's answer (a wamid) would be lost.
+    perform 1 from public.messages m where m.id = p_message_id for update;
     select exists (
         select 1 from public.reply_idempotency_keys k
         where k.message_id = p_message_id and k.swept_at is not null

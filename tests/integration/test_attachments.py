@@ -316,3 +316,115 @@ async def test_a_refused_upload_stores_nothing_and_its_retry_uploads_again(
     assert retried.status_code == 201, retried.text
     assert len(uploads) == 1
     assert len(outbound_rows(tenant, conversation)) == 1
+
+
+async def test_a_part_after_the_file_is_422_and_nothing_leaves(
+    api: Api, tenant: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    """A second file (or a late caption) is refused, never uploaded as part of the first."""
+    conversation = tenant.add_conversation()
+    tenant.add_inbound(conversation)
+    boundary = "r13-boundary"
+    body = b""
+    for name, data in (("file", PNG), ("file", b"second file")):
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{name}.png"\r\nContent-Type: image/png\r\n\r\n'
+        )
+        body += head.encode() + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+
+    response = await api.post(
+        f"/api/conversations/{conversation}/attachments",
+        content=body,
+        headers={
+            **tenant.headers,
+            "Idempotency-Key": "k-two-files",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+
+    assert response.status_code == 422, response.text
+    assert "last part" in response.text
+    assert httpx_mock.get_requests() == []
+    assert outbound_rows(tenant, conversation) == []
+
+
+async def test_an_agent_removed_during_the_upload_gets_a_404_and_nothing_is_sent(
+    api: Api, tenant: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    """Membership ends while the file travels: the reply is refused at the store, not a 500."""
+    conversation = tenant.add_conversation()
+    tenant.add_inbound(conversation)
+
+    async def upload_then_remove(request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        tenant.sql(
+            f"delete from public.workspace_members where workspace_id = '{tenant.workspace_id}'"
+        )
+        return httpx.Response(200, json={"id": "1500000000010"})
+
+    httpx_mock.add_callback(upload_then_remove, url=MEDIA_URL, method="POST")
+
+    response = await upload(
+        api, tenant, conversation, name="a.png", data=PNG, mime="image/png", key="k-removed"
+    )
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "not_found"
+    assert [r.url for r in httpx_mock.get_requests()] == [MEDIA_URL]
+    assert outbound_rows(tenant, conversation) == []
+
+
+async def test_an_empty_file_is_422_and_nothing_leaves(
+    api: Api, tenant: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    conversation = tenant.add_conversation()
+    tenant.add_inbound(conversation)
+
+    response = await upload(
+        api, tenant, conversation, name="a.pdf", data=b"", mime="application/pdf", key="k-empty"
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0] == {
+        "key": "file",
+        "message": "the file is empty",
+        "source": "body",
+    }
+    assert httpx_mock.get_requests() == []
+    assert outbound_rows(tenant, conversation) == []
+
+
+async def test_a_retry_that_stored_first_wins_and_the_slower_request_answers_as_its_retry(
+    api: Api, tenant: Tenant, httpx_mock: HTTPXMock
+) -> None:
+    """The client retried (same key, same file) while its first upload was still running.
+
+    Both requests upload (the key was not stored yet); the retry stores its
+    reply first, with its own media id. The first request then loses the store
+    and answers as a retry of the same request (409 `send_in_progress` while
+    the other sends), not 422 `idempotency_key_reused`, and sends nothing.
+    """
+    conversation = tenant.add_conversation()
+    tenant.add_inbound(conversation)
+
+    async def upload_while_the_retry_stores(request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        # What the retry's own request did meanwhile: uploaded, then stored.
+        tenant.sql(
+            f"select id from public.open_reply('{conversation}', '{tenant.user_id}', 'image', "
+            """'{"media_id": "1500000000032"}', null, null, 'k-race')"""
+        )
+        return httpx.Response(200, json={"id": "1500000000031"})
+
+    httpx_mock.add_callback(upload_while_the_retry_stores, url=MEDIA_URL, method="POST")
+
+    first = await upload(
+        api, tenant, conversation, name="a.png", data=PNG, mime="image/png", key="k-race"
+    )
+
+    assert first.status_code == 409, first.text
+    assert first.json()["error"] == "send_in_progress"
+    assert [r.url for r in httpx_mock.get_requests()] == [MEDIA_URL]
+    assert len(outbound_rows(tenant, conversation)) == 1

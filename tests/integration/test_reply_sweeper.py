@@ -194,3 +194,51 @@ async def test_the_running_worker_sweeps(clients: Clients, settings: Settings) -
         stop.set()
         await running
     assert str((await stored(clients, reply))["error_message"]).startswith(UNKNOWN)
+
+
+async def test_a_send_recorded_while_the_sweep_holds_the_reply_keeps_its_wamid(
+    clients: Clients, settings: Settings
+) -> None:
+    """The sender records just as the sweep fails the reply: its wamid still wins.
+
+    The sweep runs in a transaction held open, so the sender's record waits on
+    the row; it must read the sweep's mark after the sweep commits, not before.
+    """
+    reply = await open_reply(clients)
+    age(settings, reply)
+    sweep = await asyncio.create_subprocess_exec(
+        *("psql", settings.database_url, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert sweep.stdin is not None
+    assert sweep.stdout is not None
+    try:
+        sweep.stdin.write(
+            b"begin;\n"
+            b"select count(*) from public.sweep_pending_replies(60, 10000) s "
+            + f"where s = '{reply}';\n".encode()
+        )
+        await sweep.stdin.drain()
+        taken = await asyncio.wait_for(sweep.stdout.readline(), 20)
+        assert taken.strip() == b"1", "the sweep did not take the reply"
+
+        wamid = new_wamid("wamid.HELD")
+        recording = asyncio.create_task(record_sent(clients, reply, wamid))
+        deadline = time.monotonic() + 20
+        # The only session that can wait on a lock here is the sender's.
+        while psql(settings.database_url, "select count(*) from pg_locks where not granted") == "0":
+            assert time.monotonic() < deadline, "the sender never waited on the sweep"
+            await asyncio.sleep(0.05)
+        sweep.stdin.write(b"commit;\n")
+        sweep.stdin.close()
+        assert await asyncio.wait_for(sweep.wait(), 20) == 0
+        await recording
+    finally:
+        if sweep.returncode is None:
+            sweep.kill()
+            await sweep.wait()
+
+    after = await stored(clients, reply)
+    assert (after["status"], after["wamid"], after["error_message"]) == ("sent", wamid, None)
+    assert swept_mark(settings, reply) == "f"

@@ -52,6 +52,10 @@ ORDER_UPDATE = {
 KINDS: dict[str, dict[str, Any]] = {
     "text": {"type": "text", "text": "Hola"},
     "image": {"type": "image", "media_url": "https://example.com/a.jpg", "caption": "Foto"},
+    "video": {"type": "video", "media_id": "1500000000020", "caption": "Video"},
+    "audio": {"type": "audio", "media_url": "https://example.com/a.ogg"},
+    "document": {"type": "document", "media_id": "1500000000021", "filename": "factura.pdf"},
+    "sticker": {"type": "sticker", "media_url": "https://example.com/a.webp"},
     "template": ORDER_UPDATE,
     "interactive": {
         "type": "interactive",

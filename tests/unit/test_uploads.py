@@ -119,6 +119,14 @@ async def test_a_file_over_its_limit_while_streaming_is_refused() -> None:
         (form(("caption", b"\xff", None, None), ("file", FILE, "a", "application/pdf")), "caption"),
         (form(("caption", b"x" * 5000, None, None), ("file", b"x", "a", "text/plain")), "caption"),
         (b"no multipart at all", "form"),
+        (
+            form(
+                ("caption", b"a", None, None),
+                ("caption", b"b", None, None),
+                ("file", b"x", "a", "text/plain"),
+            ),
+            "caption",
+        ),
     ],
 )
 async def test_forms_that_are_not_an_upload(body: bytes, key: str) -> None:
@@ -135,6 +143,42 @@ async def test_the_file_must_be_the_last_part() -> None:
     with pytest.raises(FormError, match="last part"):
         async for _ in upload.file(len(FILE)):
             pass
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 1 << 20])
+@pytest.mark.parametrize(
+    "late",
+    [("caption", b"late", None, None), ("file", b"second file", "b.pdf", "application/pdf")],
+)
+async def test_nothing_follows_the_file_however_the_body_arrives(
+    chunk: int, late: tuple[str, bytes, str | None, str | None]
+) -> None:
+    """A part after the file is refused, never read as more of the file (one chunk or many)."""
+    body = form(("file", FILE, "a.pdf", "application/pdf"), late)
+    upload = UploadForm(chunked(body, chunk), BOUNDARY, len(body))
+    pieces: list[bytes] = []
+
+    async def read() -> None:
+        await upload.head()
+        pieces.extend([piece async for piece in upload.file(len(body))])
+
+    with pytest.raises(FormError, match="last part"):
+        await read()
+    assert late[1] not in b"".join(pieces)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+async def test_an_empty_file_is_refused_however_the_body_arrives(chunk: int) -> None:
+    body = form(("caption", b"nada", None, None), ("file", b"", "a.pdf", "application/pdf"))
+    upload = UploadForm(chunked(body, chunk), BOUNDARY, len(body))
+
+    async def read() -> None:
+        await upload.head()
+        _ = [piece async for piece in upload.file(100)]
+
+    with pytest.raises(FormError, match="empty") as error:
+        await read()
+    assert error.value.key == "file"
 
 
 async def test_a_truncated_upload_is_an_error() -> None:
