@@ -7,10 +7,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-from supabase import AsyncClient
-
 from service.repositories import channels as channels_repo
 from service.repositories.channels import ChannelAuth
+from service.repositories.roles import ServiceClient
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ class ChannelCache:
 
     def __init__(
         self,
-        db: AsyncClient,
+        db: ServiceClient,
         *,
         ttl_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,

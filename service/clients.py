@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from postgrest import AsyncPostgrestClient
-from supabase import AsyncClient, AsyncClientOptions, acreate_client
+from supabase import AsyncClientOptions, acreate_client
 
-from service.repositories.roles import AgentDb, ServiceDb
+from service.repositories.roles import AgentDb, ServiceClient, ServiceDb
 from service.settings import Settings
 
 
@@ -23,7 +23,7 @@ class Clients:
     db_http: httpx.AsyncClient
     # Talks to 360dialog: httpx's default transport (pytest-httpx fakes it).
     d360_http: httpx.AsyncClient
-    service_db: AsyncClient
+    service_db: ServiceClient
 
     @property
     def rest_url(self) -> str:
@@ -65,7 +65,7 @@ def make_d360_http(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds, connect=5.0))
 
 
-async def make_service_db(settings: Settings, db_http: httpx.AsyncClient) -> AsyncClient:
+async def make_service_db(settings: Settings, db_http: httpx.AsyncClient) -> ServiceClient:
     key = settings.require_service_role()
     options = AsyncClientOptions(
         httpx_client=db_http,
@@ -76,7 +76,7 @@ async def make_service_db(settings: Settings, db_http: httpx.AsyncClient) -> Asy
         # at once instead (360dialog retries), and the worker has its own backoff.
         postgrest_client_retry=False,
     )
-    return await acreate_client(settings.supabase_url, key, options)
+    return ServiceClient(await acreate_client(settings.supabase_url, key, options))
 
 
 @asynccontextmanager

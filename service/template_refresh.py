@@ -12,13 +12,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from supabase import AsyncClient
-
 from service.cache import ChannelCache
 from service.repositories import channels as channels_repo
 from service.repositories import templates as templates_repo
 from service.repositories.channels import UnknownChannel
-from service.repositories.roles import ServiceDb
+from service.repositories.roles import ServiceClient, ServiceDb
 from service.whatsapp.d360 import D360Client
 from service.whatsapp.errors import D360AuthError
 
@@ -36,7 +34,7 @@ class RefreshReport:
 class TemplateRefresher:
     __slots__ = ("_channels", "_d360", "_db", "_running")
 
-    def __init__(self, service_db: AsyncClient, channels: ChannelCache, d360: D360Client) -> None:
+    def __init__(self, service_db: ServiceClient, channels: ChannelCache, d360: D360Client) -> None:
         self._db = service_db
         self._channels = channels
         self._d360 = d360

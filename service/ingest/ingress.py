@@ -6,8 +6,6 @@ import enum
 import logging
 from collections.abc import Sequence
 
-from supabase import AsyncClient
-
 from service.cache import ChannelCache, LookupsExhausted
 from service.ingest.batcher import BatchWriter
 from service.ingest.channels import authenticate
@@ -19,6 +17,7 @@ from service.ingest.limits import (
 )
 from service.repositories import inbox as inbox_repo
 from service.repositories.inbox import NewEvent
+from service.repositories.roles import ServiceClient
 from service.whatsapp.payloads import InvalidPayload, decode_webhook
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ class Outcome(enum.Enum):
 
 
 class WebhookIngress:
-    def __init__(self, db: AsyncClient, directory: ChannelCache, window_seconds: float) -> None:
+    def __init__(self, db: ServiceClient, directory: ChannelCache, window_seconds: float) -> None:
         self._db = db
         self._directory = directory
         self._writer: BatchWriter[NewEvent] = BatchWriter(

@@ -10,14 +10,13 @@ import uuid
 from dataclasses import dataclass
 
 from postgrest import APIError
-from supabase import AsyncClient
 
 from service.ingest.limits import MAX_ROWS_PER_INGEST
 from service.ingest.normalize import Undeliverable, normalize_event
 from service.repositories import inbox
 from service.repositories import messages as messages_repo
 from service.repositories.inbox import ClaimedEvent, IngestBatch
-from service.repositories.roles import ServiceDb
+from service.repositories.roles import ServiceClient, ServiceDb
 from service.settings import Settings
 from service.template_refresh import TemplateRefresher
 
@@ -39,7 +38,7 @@ class BatchReport:
 
 class Worker:
     def __init__(
-        self, db: AsyncClient, settings: Settings, *, templates: TemplateRefresher | None = None
+        self, db: ServiceClient, settings: Settings, *, templates: TemplateRefresher | None = None
     ) -> None:
         self._db = db
         self._settings = settings

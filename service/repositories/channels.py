@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 from postgrest import APIError
-from supabase import AsyncClient
 
+from service.repositories.roles import ServiceClient
 from service.repositories.workspaces import UnknownWorkspace
 
 _AUTH_COLUMNS = (
@@ -65,7 +65,7 @@ def _rows(data: Any) -> list[dict[str, Any]]:
     return list(data or [])
 
 
-async def fetch_auth(db: AsyncClient, phone_number_ids: Iterable[str]) -> list[ChannelAuth]:
+async def fetch_auth(db: ServiceClient, phone_number_ids: Iterable[str]) -> list[ChannelAuth]:
     ids = sorted(set(phone_number_ids))
     if not ids:
         return []
@@ -78,7 +78,7 @@ async def fetch_auth(db: AsyncClient, phone_number_ids: Iterable[str]) -> list[C
     return msgspec.convert(_rows(result.data), list[ChannelAuth])
 
 
-async def fetch_auth_by_secret_hash(db: AsyncClient, secret_hash: str) -> list[ChannelAuth]:
+async def fetch_auth_by_secret_hash(db: ServiceClient, secret_hash: str) -> list[ChannelAuth]:
     result = (
         await db.table("whatsapp_channels")
         .select(_AUTH_COLUMNS)
@@ -88,7 +88,7 @@ async def fetch_auth_by_secret_hash(db: AsyncClient, secret_hash: str) -> list[C
     return msgspec.convert(_rows(result.data), list[ChannelAuth])
 
 
-async def verify_token_exists(db: AsyncClient, token: str) -> bool:
+async def verify_token_exists(db: ServiceClient, token: str) -> bool:
     result = (
         await db.table("whatsapp_channels")
         .select("id")
@@ -101,7 +101,7 @@ async def verify_token_exists(db: AsyncClient, token: str) -> bool:
 
 
 async def add(
-    db: AsyncClient,
+    db: ServiceClient,
     *,
     workspace_id: uuid.UUID,
     phone_number_id: str,
@@ -134,14 +134,14 @@ async def add(
     )
 
 
-async def list_all(db: AsyncClient) -> list[ChannelSummary]:
+async def list_all(db: ServiceClient) -> list[ChannelSummary]:
     result = (
         await db.table("whatsapp_channels").select(_PUBLIC_COLUMNS).order("created_at").execute()
     )
     return msgspec.convert(_rows(result.data), list[ChannelSummary], strict=False)
 
 
-async def remove(db: AsyncClient, phone_number_id: str) -> ChannelSummary:
+async def remove(db: ServiceClient, phone_number_id: str) -> ChannelSummary:
     """Deletes the channel; its conversations keep their history (they name the number)."""
     result = (
         await db.table("whatsapp_channels")
@@ -158,7 +158,7 @@ async def remove(db: AsyncClient, phone_number_id: str) -> ChannelSummary:
 
 
 async def rotate(
-    db: AsyncClient,
+    db: ServiceClient,
     phone_number_id: str,
     *,
     webhook_secret: str | None = None,

@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from supabase import AsyncClient
 
 from service.repositories import rpc
+from service.repositories.roles import ServiceClient
 from service.whatsapp.vocabulary import DeliveryStatus, MessageType
 
 
@@ -108,17 +108,17 @@ class IngestResult(msgspec.Struct, frozen=True):
     reactions: int
 
 
-async def enqueue(db: AsyncClient, events: Sequence[NewEvent]) -> int:
+async def enqueue(db: ServiceClient, events: Sequence[NewEvent]) -> int:
     """Stores deliveries, skipping bodies already stored; returns how many were new."""
     return await rpc.call(db, "enqueue_webhook_events", {"p_events": events}, int)
 
 
-async def claim(db: AsyncClient, *, limit: int, lease_seconds: int) -> list[ClaimedEvent]:
+async def claim(db: ServiceClient, *, limit: int, lease_seconds: int) -> list[ClaimedEvent]:
     args = {"p_limit": limit, "p_lease_seconds": lease_seconds}
     return await rpc.call(db, "claim_webhook_events", args, list[ClaimedEvent])
 
 
-async def ingest(db: AsyncClient, batch: IngestBatch) -> IngestResult:
+async def ingest(db: ServiceClient, batch: IngestBatch) -> IngestResult:
     """Writes a batch's rows and marks its events done, in one transaction."""
     args = {
         "p_event_ids": batch.event_ids,
@@ -144,7 +144,7 @@ class FailedStatus(msgspec.Struct, frozen=True):
 MAX_FAILURES_PER_CALL = 1000
 
 
-async def fail_many(db: AsyncClient, failures: list[Failure]) -> dict[int, str]:
+async def fail_many(db: ServiceClient, failures: list[Failure]) -> dict[int, str]:
     """`fail` for many events, one round trip per 1,000; each event's new status."""
     statuses: dict[int, str] = {}
     for start in range(0, len(failures), MAX_FAILURES_PER_CALL):
@@ -154,7 +154,7 @@ async def fail_many(db: AsyncClient, failures: list[Failure]) -> dict[int, str]:
     return statuses
 
 
-async def fail(db: AsyncClient, event_id: int, error: str, *, max_attempts: int) -> str:
+async def fail(db: ServiceClient, event_id: int, error: str, *, max_attempts: int) -> str:
     """Schedules a retry with backoff, or dead-letters; returns the new status."""
     result = await db.rpc(
         "fail_webhook_event",
@@ -163,7 +163,7 @@ async def fail(db: AsyncClient, event_id: int, error: str, *, max_attempts: int)
     return str(result.data)
 
 
-async def prune(db: AsyncClient, *, older_than_hours: int) -> int:
+async def prune(db: ServiceClient, *, older_than_hours: int) -> int:
     result = await db.rpc(
         "prune_webhook_events", {"p_older_than_hours": older_than_hours}
     ).execute()
@@ -171,7 +171,7 @@ async def prune(db: AsyncClient, *, older_than_hours: int) -> int:
 
 
 async def list_events(
-    db: AsyncClient, *, status: str | None, limit: int = 100
+    db: ServiceClient, *, status: str | None, limit: int = 100
 ) -> list[EventSummary]:
     query = db.table("webhook_events").select("id,status,attempts,received_at,last_error")
     if status is not None:
@@ -180,7 +180,7 @@ async def list_events(
     return msgspec.convert(result.data or [], list[EventSummary])
 
 
-async def find_event(db: AsyncClient, event_id: int) -> EventSummary | None:
+async def find_event(db: ServiceClient, event_id: int) -> EventSummary | None:
     result = (
         await db.table("webhook_events")
         .select("id,status,attempts,received_at,last_error")
@@ -191,7 +191,7 @@ async def find_event(db: AsyncClient, event_id: int) -> EventSummary | None:
     return rows[0] if rows else None
 
 
-async def replay(db: AsyncClient, *, event_id: int | None) -> int:
+async def replay(db: ServiceClient, *, event_id: int | None) -> int:
     """Puts dead (or one given) events back in the queue with fresh attempts."""
     result = await db.rpc("replay_webhook_events", {"p_event_id": event_id}).execute()
     return msgspec.convert(result.data or 0, int)

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import msgspec
 from postgrest import APIError
-from supabase import AsyncClient
+
+from service.repositories.roles import ServiceClient
 
 T = TypeVar("T")
 
@@ -43,7 +44,7 @@ def _without_nul(value: object) -> object:
     return value
 
 
-async def call(db: AsyncClient, function: str, args: object, result_type: type[T]) -> T:
+async def call(db: ServiceClient, function: str, args: object, result_type: type[T]) -> T:
     """POST /rpc/<function> with `args` as its JSON arguments; the result as `result_type`."""
     rest = db.postgrest
     response = await rest.session.post(

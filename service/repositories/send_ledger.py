@@ -21,11 +21,10 @@ from typing import Literal
 
 import httpx
 from postgrest import APIError
-from supabase import AsyncClient
 
 from service.repositories import messages as messages_repo
 from service.repositories.messages import Message, NewOutbound
-from service.repositories.roles import ServiceDb
+from service.repositories.roles import ServiceClient, ServiceDb
 from service.settings import LEDGER_RETRY_DELAYS
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ log = logging.getLogger(__name__)
 class SendLedger:
     __slots__ = ("_by_key", "_open", "_read", "_record")
 
-    def __init__(self, service_db: AsyncClient) -> None:
+    def __init__(self, service_db: ServiceClient) -> None:
         # Only bound operations are kept, never the client itself (as ChannelKeys).
         rest = ServiceDb(service_db.postgrest)
         self._open = functools.partial(messages_repo.open_reply, rest)

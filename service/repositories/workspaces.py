@@ -8,7 +8,8 @@ from typing import Any
 
 import msgspec
 from postgrest import APIError
-from supabase import AsyncClient
+
+from service.repositories.roles import ServiceClient
 
 ROLES = ("owner", "admin", "agent")
 
@@ -43,7 +44,7 @@ def _rows(data: Any) -> list[dict[str, Any]]:
     return list(data or [])
 
 
-async def add(db: AsyncClient, *, name: str, timezone: str | None = None) -> Workspace:
+async def add(db: ServiceClient, *, name: str, timezone: str | None = None) -> Workspace:
     row = {"name": name} if timezone is None else {"name": name, "timezone": timezone}
     try:
         result = await db.table("workspaces").insert(row).execute()
@@ -54,7 +55,7 @@ async def add(db: AsyncClient, *, name: str, timezone: str | None = None) -> Wor
     return msgspec.convert(_rows(result.data)[0], Workspace, strict=False)
 
 
-async def list_all(db: AsyncClient) -> list[Workspace]:
+async def list_all(db: ServiceClient) -> list[Workspace]:
     result = (
         await db.table("workspaces")
         .select("id,name,timezone,created_at")
@@ -64,14 +65,14 @@ async def list_all(db: AsyncClient) -> list[Workspace]:
     return msgspec.convert(_rows(result.data), list[Workspace], strict=False)
 
 
-async def exists(db: AsyncClient, workspace_id: uuid.UUID) -> bool:
+async def exists(db: ServiceClient, workspace_id: uuid.UUID) -> bool:
     result = (
         await db.table("workspaces").select("id").eq("id", str(workspace_id)).limit(1).execute()
     )
     return bool(result.data)
 
 
-async def user_id_for_email(db: AsyncClient, email: str) -> uuid.UUID:
+async def user_id_for_email(db: ServiceClient, email: str) -> uuid.UUID:
     """The Auth user with this email (auth.users is not exposed: an RPC reads it)."""
     result = await db.rpc("operator_user_id", {"p_email": email}).execute()
     if result.data is None:
@@ -80,7 +81,7 @@ async def user_id_for_email(db: AsyncClient, email: str) -> uuid.UUID:
 
 
 async def add_member(
-    db: AsyncClient, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str
+    db: ServiceClient, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str
 ) -> None:
     """Adds the user, or changes the role of one already a member."""
     row = {"workspace_id": str(workspace_id), "user_id": str(user_id), "role": role}
@@ -96,7 +97,7 @@ async def add_member(
         raise
 
 
-async def remove_member(db: AsyncClient, workspace_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+async def remove_member(db: ServiceClient, workspace_id: uuid.UUID, user_id: uuid.UUID) -> bool:
     """False when the user was not a member."""
     result = (
         await db.table("workspace_members")
@@ -108,7 +109,7 @@ async def remove_member(db: AsyncClient, workspace_id: uuid.UUID, user_id: uuid.
     return bool(result.data)
 
 
-async def members(db: AsyncClient, workspace_id: uuid.UUID) -> list[Member]:
+async def members(db: ServiceClient, workspace_id: uuid.UUID) -> list[Member]:
     result = await db.rpc(
         "operator_workspace_members", {"p_workspace_id": str(workspace_id)}
     ).execute()

@@ -8,8 +8,8 @@ from typing import get_type_hints
 
 import pytest
 
-from service.repositories import conversations, messages, templates
-from service.repositories.roles import AgentDb, ServiceDb
+from service.repositories import channels, conversations, inbox, messages, templates, workspaces
+from service.repositories.roles import AgentDb, ServiceClient, ServiceDb
 
 
 def calls(module: ModuleType) -> list[str]:
@@ -22,12 +22,16 @@ def calls(module: ModuleType) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("module", [conversations, messages, templates], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module",
+    [channels, conversations, inbox, messages, templates, workspaces],
+    ids=lambda m: m.__name__,
+)
 def test_each_call_takes_an_agent_or_a_service_client(module: ModuleType) -> None:
     assert calls(module)
     for name in calls(module):
         hints = get_type_hints(getattr(module, name))
-        assert hints.get("db") in (AgentDb, ServiceDb), f"{module.__name__}.{name}"
+        assert hints.get("db") in (AgentDb, ServiceDb, ServiceClient), f"{module.__name__}.{name}"
 
 
 def test_replies_are_written_as_the_service_and_read_as_the_agent() -> None:
