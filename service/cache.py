@@ -116,9 +116,10 @@ class ChannelCache:
     ) -> None:
         self._db = db
         self._rows: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
-        # Deliveries that name no number find their channel by secret.
-        self._by_secret: TtlCache[str, ChannelAuth | None] = TtlCache(ttl_seconds, clock)
-        self._held: TtlCache[str, bool] = TtlCache(ttl_seconds, clock)
+        # The channels holding a secret, by its hash: whether it is held at all
+        # (checked before a body is decoded) and, for deliveries that name no
+        # number, the one channel it belongs to. One lookup answers both.
+        self._holders: TtlCache[str, list[ChannelAuth]] = TtlCache(ttl_seconds, clock)
         self._unknown_secret_lookups = TokenBucket(UNKNOWN_SECRET_LOOKUPS_PER_SECOND, clock)
         # Secrets seen held lately are looked up again past the budget when
         # their entry expires, so a flood cannot lock real senders out.
@@ -155,12 +156,11 @@ class ChannelCache:
         if not secret:
             return {}
         digest = channels_repo.hash_webhook_secret(secret)
-        hit, channel = self._by_secret.get(digest)
+        hit, rows = self._holders.get(digest)
         if not hit:
-            rows = await channels_repo.fetch_auth_by_secret_hash(self._db, digest)
-            channel = rows[0] if len(rows) == 1 else None
-            self._by_secret.put(digest, channel)
-        return {channel.phone_number_id: channel} if channel else {}
+            rows = await self._fetch_holders(digest)
+        # A secret two channels share names no one channel.
+        return {rows[0].phone_number_id: rows[0]} if rows and len(rows) == 1 else {}
 
     async def secret_is_held(self, secret: str) -> bool:
         """Whether any channel holds this webhook secret, whichever number it names.
@@ -172,13 +172,12 @@ class ChannelCache:
         this raises LookupsExhausted instead (a real sender retries).
         """
         digest = channels_repo.hash_webhook_secret(secret)
-        hit, held = self._held.get(digest)
+        hit, rows = self._holders.get(digest)
         if hit:
-            return bool(held)
+            return bool(rows)
         if not self._was_held.get(digest)[0] and not self._unknown_secret_lookups.take():
             raise LookupsExhausted
-        held = bool(await channels_repo.fetch_auth_by_secret_hash(self._db, digest))
-        self._held.put(digest, held)
+        held = bool(await self._fetch_holders(digest))
         if held:
             self._was_held.put(digest, True)
         else:
@@ -196,6 +195,11 @@ class ChannelCache:
         if not self._verify_lookups.take():
             raise LookupsExhausted
         return await channels_repo.verify_token_exists(self._db, token)
+
+    async def _fetch_holders(self, digest: str) -> list[ChannelAuth]:
+        rows = await channels_repo.fetch_auth_by_secret_hash(self._db, digest)
+        self._holders.put(digest, rows)
+        return rows
 
     async def api_key_for(self, phone_number_id: str) -> str | None:
         """The channel's D360-API-KEY; None for an unknown channel."""
