@@ -108,7 +108,10 @@ class Worker:
             if len(part) == 1:
                 # A constraint's answer will not change on retry (the rule
                 # normalize applies missed a case): dead-letter it now.
-                await self._fail(part[0][0], exc, max_attempts=0 if _refused(exc) else None)
+                event = part[0][0]
+                await self._fail_all(
+                    [(event, self._failure(event, exc, max_attempts=0 if _refused(exc) else None))]
+                )
                 report.failed += 1
                 return
             log.warning("batch of %d events failed (%s); splitting it", len(part), exc)
@@ -228,16 +231,6 @@ class Worker:
                     statuses.get(event.id),
                     failure.error,
                 )
-
-    async def _fail(
-        self, event: ClaimedEvent, exc: BaseException, *, max_attempts: int | None = None
-    ) -> None:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        attempts = self._settings.worker_max_attempts if max_attempts is None else max_attempts
-        status = await inbox.fail(self._db, event.id, error, max_attempts=attempts)
-        log.warning(
-            "event %s failed (attempt %s, now %s): %s", event.id, event.attempts, status, error
-        )
 
     async def _maybe_prune(self) -> None:
         now = time.monotonic()

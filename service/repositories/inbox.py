@@ -145,22 +145,14 @@ MAX_FAILURES_PER_CALL = 1000
 
 
 async def fail_many(db: ServiceClient, failures: list[Failure]) -> dict[int, str]:
-    """`fail` for many events, one round trip per 1,000; each event's new status."""
+    """Schedules a retry with backoff, or dead-letters, each event (one round trip per
+    1,000); each event's new status."""
     statuses: dict[int, str] = {}
     for start in range(0, len(failures), MAX_FAILURES_PER_CALL):
         chunk = failures[start : start + MAX_FAILURES_PER_CALL]
         rows = await rpc.call(db, "fail_webhook_events", {"p_failures": chunk}, list[FailedStatus])
         statuses.update((row.id, row.status) for row in rows)
     return statuses
-
-
-async def fail(db: ServiceClient, event_id: int, error: str, *, max_attempts: int) -> str:
-    """Schedules a retry with backoff, or dead-letters; returns the new status."""
-    result = await db.rpc(
-        "fail_webhook_event",
-        {"p_event_id": event_id, "p_error": error, "p_max_attempts": max_attempts},
-    ).execute()
-    return str(result.data)
 
 
 async def prune(db: ServiceClient, *, older_than_hours: int) -> int:
